@@ -1,0 +1,74 @@
+# -*- coding: utf-8 -*-
+# Copyright: pgha.cluster contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Ansible glue for modules that talk to etcd: the shared connection options
+(documented in the pgha.cluster.etcd doc fragment) and error reporting."""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import copy
+
+from ansible.module_utils.basic import env_fallback
+
+from .etcd_client import EtcdClient
+from .etcd_errors import EtcdError
+
+ETCD_CONNECTION_SPEC = {
+    'endpoints': {'type': 'list', 'elements': 'str', 'default': ['127.0.0.1:2379'],
+                  'fallback': (env_fallback, ['PGHA_ETCD_ENDPOINTS', 'ETCDCTL_ENDPOINTS'])},
+    'ca_cert': {'type': 'path', 'aliases': ['cacert'],
+                'fallback': (env_fallback, ['PGHA_ETCD_CA_CERT', 'ETCDCTL_CACERT'])},
+    'client_cert': {'type': 'path', 'aliases': ['cert'],
+                    'fallback': (env_fallback, ['PGHA_ETCD_CLIENT_CERT', 'ETCDCTL_CERT'])},
+    'client_key': {'type': 'path', 'aliases': ['key'], 'no_log': False,
+                   'fallback': (env_fallback, ['PGHA_ETCD_CLIENT_KEY', 'ETCDCTL_KEY'])},
+    'username': {'type': 'str', 'aliases': ['user'],
+                 'fallback': (env_fallback, ['PGHA_ETCD_USERNAME'])},
+    'password': {'type': 'str', 'no_log': True,
+                 'fallback': (env_fallback, ['PGHA_ETCD_PASSWORD', 'ETCDCTL_PASSWORD'])},
+    'timeout': {'type': 'float', 'default': 5.0,
+                'fallback': (env_fallback, ['PGHA_ETCD_TIMEOUT'])},
+    'validate_certs': {'type': 'bool', 'default': True,
+                       'fallback': (env_fallback, ['PGHA_ETCD_VALIDATE_CERTS'])},
+}
+
+CONNECTION_OPTIONS = tuple(ETCD_CONNECTION_SPEC)
+
+
+def etcd_argument_spec(**extra):
+    """The shared connection options plus a module's own ones."""
+    spec = copy.deepcopy(ETCD_CONNECTION_SPEC)
+    spec.update(extra)
+    return spec
+
+
+def client_from_params(params):
+    """An EtcdClient from module params / plugin options (the connection option names)."""
+    return EtcdClient(
+        params['endpoints'],
+        ca_cert=params.get('ca_cert'),
+        client_cert=params.get('client_cert'),
+        client_key=params.get('client_key'),
+        username=params.get('username'),
+        password=params.get('password'),
+        timeout=params.get('timeout') or 5.0,
+        validate_certs=params.get('validate_certs', True),
+    )
+
+
+def fail_on_etcd_error(module, exc, **result):
+    """fail_json with the error's own message (it names endpoint and cause) and its kind."""
+    result.setdefault('error_type', type(exc).__name__)
+    if getattr(exc, 'endpoint', None):
+        result.setdefault('endpoint', exc.endpoint)
+    module.fail_json(msg=str(exc), **result)
+
+
+def connect(module):
+    """An EtcdClient for a module; bad connection options end the module with a clear message."""
+    try:
+        return client_from_params(module.params)
+    except EtcdError as exc:
+        fail_on_etcd_error(module, exc)

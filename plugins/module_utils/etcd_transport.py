@@ -1,0 +1,253 @@
+# -*- coding: utf-8 -*-
+# Copyright: pgha.cluster contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""HTTP(S) transport to etcd's JSON gateway: TLS settings, persistent connections,
+endpoint failover, and the translation of socket/TLS failures into EtcdError.
+
+Stdlib only (``http.client`` + ``ssl``) so that it runs on any managed node and
+inside the load balancer sync agent.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import errno
+import http.client
+import json
+import os
+import socket
+import ssl
+import threading
+
+from .etcd_errors import (
+    EtcdConfigError,
+    EtcdTLSError,
+    EtcdUnreachable,
+    error_from_reply,
+)
+from .etcd_types import parse_endpoints
+
+USER_AGENT = 'pgha.cluster-etcd-client'
+
+# What the peer says when it rejects our client certificate (or its absence);
+# depending on TLS 1.2/1.3 this surfaces during the handshake or on first read.
+_CLIENT_CERT_REJECTED = ('CERTIFICATE_REQUIRED', 'BAD_CERTIFICATE', 'UNKNOWN_CA', 'CERTIFICATE_UNKNOWN',
+                         'HANDSHAKE_FAILURE', 'UNSUPPORTED_CERTIFICATE')
+
+
+def _readable_file(path, option):
+    if path is None:
+        return None
+    path = os.path.expanduser(str(path))
+    if not os.path.isfile(path):
+        raise EtcdConfigError('%s: file %s does not exist' % (option, path))
+    if not os.access(path, os.R_OK):
+        raise EtcdConfigError('%s: file %s is not readable by this user' % (option, path))
+    return path
+
+
+def build_ssl_context(ca_cert=None, client_cert=None, client_key=None, validate_certs=True):
+    """An SSLContext for the given files; every problem is an EtcdConfigError naming the option."""
+    ca_cert = _readable_file(ca_cert, 'ca_cert')
+    client_cert = _readable_file(client_cert, 'client_cert')
+    client_key = _readable_file(client_key, 'client_key')
+    if client_key and not client_cert:
+        raise EtcdConfigError('client_key is set but client_cert is not: both are needed for a client certificate')
+    try:
+        ctx = ssl.create_default_context(cafile=ca_cert)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise EtcdConfigError('ca_cert: %s does not hold a usable PEM CA certificate (%s)' % (ca_cert, exc))
+    if not validate_certs:
+        # Only for throw-away setups: without verification anyone on the path can read the password.
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if client_cert:
+        try:
+            ctx.load_cert_chain(client_cert, client_key)
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            raise EtcdConfigError('client_cert/client_key: cannot load %s%s (%s): the certificate and key must be PEM '
+                                  'files that belong together' % (client_cert, ' / %s' % client_key if client_key else '', exc))
+    return ctx
+
+
+def describe_connection_error(endpoint, exc, ca_cert=None):
+    """Turn a socket/TLS exception into the EtcdError a user can act on."""
+    where = 'etcd at %s' % endpoint.url
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        reason = getattr(exc, 'verify_message', None) or str(exc)
+        hint = ('check that ca_cert (%s) is the CA that signed the etcd server certificates' % ca_cert
+                if ca_cert else 'set ca_cert to the CA that signed the etcd server certificates')
+        if 'mismatch' in reason.lower() or 'hostname' in reason.lower() or "doesn't match" in reason:
+            hint = 'the server certificate does not list %r among its names/addresses (SANs)' % endpoint.host
+        return EtcdTLSError('TLS verification of %s failed: %s; %s' % (where, reason, hint),
+                            endpoint=endpoint.url, cause=exc)
+    if isinstance(exc, ssl.SSLError):
+        text = '%s %s' % (getattr(exc, 'reason', '') or '', exc)
+        if 'WRONG_VERSION_NUMBER' in text or 'record layer failure' in text:
+            return EtcdTLSError('%s does not speak TLS: use an http:// endpoint, or enable TLS on the server' % where,
+                                endpoint=endpoint.url, cause=exc)
+        if any(marker in text.upper() for marker in _CLIENT_CERT_REJECTED):
+            return EtcdTLSError('%s refused the TLS connection (%s): it requires a client certificate it trusts; '
+                                'check client_cert and client_key' % (where, getattr(exc, 'reason', None) or exc),
+                                endpoint=endpoint.url, cause=exc)
+        return EtcdTLSError('TLS error talking to %s: %s' % (where, exc), endpoint=endpoint.url, cause=exc)
+    if isinstance(exc, socket.gaierror):
+        return EtcdUnreachable('%s is unreachable: host name %r cannot be resolved' % (where, endpoint.host),
+                               endpoint=endpoint.url, cause=exc)
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return EtcdUnreachable('%s is unreachable: timed out' % where, endpoint=endpoint.url, cause=exc)
+    if isinstance(exc, ConnectionRefusedError) or getattr(exc, 'errno', None) == errno.ECONNREFUSED:
+        return EtcdUnreachable('%s is unreachable: connection refused' % where, endpoint=endpoint.url, cause=exc)
+    if isinstance(exc, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)):
+        return EtcdUnreachable('%s closed the connection (%s)' % (where, exc.__class__.__name__),
+                               endpoint=endpoint.url, cause=exc)
+    return EtcdUnreachable('%s is unreachable: %s' % (where, exc), endpoint=endpoint.url, cause=exc)
+
+
+_CONNECTION_ERRORS = (OSError, http.client.HTTPException)
+
+
+def combine_failures(failures):
+    """One error for "every endpoint failed", keeping the most telling kind.
+
+    A TLS failure is a configuration problem that retrying elsewhere will not
+    fix, so it wins over plain unreachability in the reported type.
+    """
+    if len(failures) == 1:
+        return failures[0]
+    detail = '; '.join(str(f) for f in failures)
+    cls = EtcdTLSError if any(isinstance(f, EtcdTLSError) for f in failures) else EtcdUnreachable
+    return cls('no etcd endpoint could serve the request: %s' % detail,
+               endpoint=','.join(f.endpoint or '' for f in failures), cause=failures[-1])
+
+
+class Transport(object):
+    """Posts JSON to the gateway, one persistent connection per endpoint, with failover.
+
+    The endpoint that answered last is tried first next time. Connection errors
+    (and "no leader"/unavailable replies) move on to the next endpoint; every
+    other error reply is raised at once.
+    """
+
+    def __init__(self, endpoints, ca_cert=None, client_cert=None, client_key=None, timeout=5.0,
+                 validate_certs=True, keep_alive=True):
+        tls_wanted = bool(ca_cert or client_cert)
+        self.endpoints = parse_endpoints(endpoints, default_scheme='https' if tls_wanted else 'http')
+        try:
+            self.timeout = float(timeout)
+        except (TypeError, ValueError):
+            raise EtcdConfigError('timeout must be a number of seconds, not %r' % (timeout,))
+        if self.timeout <= 0:
+            raise EtcdConfigError('timeout must be greater than 0, not %r' % (timeout,))
+        self.ca_cert = ca_cert
+        self.keep_alive = keep_alive
+        self.ssl_context = None
+        if self.endpoints[0].scheme == 'https':
+            self.ssl_context = build_ssl_context(ca_cert, client_cert, client_key, validate_certs)
+        elif tls_wanted:
+            raise EtcdConfigError('ca_cert/client_cert are set but the etcd endpoints use http://: use https:// '
+                                  'endpoints or drop the certificate options')
+        self._connections = {}
+        self._preferred = 0
+        self._lock = threading.RLock()
+        self.connects = 0  # how many connections were opened: lets tests and benchmarks see reuse
+
+    def new_connection(self, endpoint, timeout=None):
+        timeout = self.timeout if timeout is None else timeout
+        if endpoint.scheme == 'https':
+            conn = http.client.HTTPSConnection(endpoint.host, endpoint.port, timeout=timeout, context=self.ssl_context)
+        else:
+            conn = http.client.HTTPConnection(endpoint.host, endpoint.port, timeout=timeout)
+        self.connects += 1
+        return conn
+
+    def close(self):
+        with self._lock:
+            for conn in self._connections.values():
+                conn.close()
+            self._connections.clear()
+
+    def ordered_endpoints(self):
+        n = len(self.endpoints)
+        return [self.endpoints[(self._preferred + i) % n] for i in range(n)]
+
+    def _roundtrip(self, endpoint, method, path, body, headers):
+        conn = self._connections.get(endpoint)
+        reused = conn is not None
+        for attempt in (1, 2):
+            if conn is None:
+                conn = self.new_connection(endpoint)
+                if self.keep_alive:
+                    self._connections[endpoint] = conn
+            try:
+                conn.request(method, path, body=body, headers=headers)
+                resp = conn.getresponse()
+                data = resp.read()
+            except _CONNECTION_ERRORS as exc:
+                conn.close()
+                self._connections.pop(endpoint, None)
+                conn = None
+                # A kept-alive connection may have been closed by the server
+                # (idle, or the member restarted) before we used it: one fresh
+                # connection to the same member before calling it unreachable.
+                if reused and attempt == 1 and not isinstance(exc, (socket.timeout, ssl.SSLError)):
+                    continue
+                raise
+            if not self.keep_alive or resp.will_close:
+                conn.close()
+                self._connections.pop(endpoint, None)
+            return resp.status, data
+        raise AssertionError('unreachable')  # pragma: no cover
+
+    def request(self, path, payload=None, token=None, endpoint=None, method='POST'):
+        """Send one request; return the decoded JSON reply.
+
+        With ``endpoint`` the request goes to that member only (no failover),
+        which is what per-member status and health checks need.
+        """
+        body = None if payload is None else json.dumps(payload).encode('utf-8')
+        headers = {'Content-Type': 'application/json', 'User-Agent': USER_AGENT}
+        if token:
+            headers['Authorization'] = token
+        with self._lock:
+            targets = [endpoint] if endpoint is not None else self.ordered_endpoints()
+            failures = []
+            for ep in targets:
+                try:
+                    status, data = self._roundtrip(ep, method, path, body, headers)
+                except _CONNECTION_ERRORS as exc:
+                    failures.append(describe_connection_error(ep, exc, self.ca_cert))
+                    continue
+                reply = decode_reply(data)
+                if status == 200 and isinstance(reply, dict) and 'error' not in reply:
+                    if endpoint is None:
+                        self._preferred = self.endpoints.index(ep)
+                    return reply
+                err = reply_error(ep, status, reply, data)
+                if isinstance(err, EtcdUnreachable):
+                    failures.append(err)
+                    continue
+                raise err
+            raise combine_failures(failures)
+
+
+def decode_reply(data):
+    try:
+        return json.loads(data.decode('utf-8')) if data else {}
+    except ValueError:
+        return None
+
+
+def reply_error(endpoint, status, reply, raw):
+    text = raw[:200].decode('utf-8', 'replace') if isinstance(raw, bytes) else ''
+    if reply is None and 'HTTP request to an HTTPS server' in text:
+        return EtcdTLSError('etcd at %s only accepts TLS: use an https:// endpoint and set ca_cert' % endpoint.url,
+                            endpoint=endpoint.url)
+    if reply is None:
+        if status == 404:
+            return error_from_reply(endpoint.url, status, {'message': 'not found: this etcd does not serve the '
+                                                                     'v3 JSON gateway path (etcd 3.4 or later is needed)',
+                                                          'code': 12})
+        return error_from_reply(endpoint.url, status, {'message': text.strip() or 'HTTP status %d' % status})
+    return error_from_reply(endpoint.url, status, reply)

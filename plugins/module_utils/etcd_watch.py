@@ -1,0 +1,239 @@
+# -*- coding: utf-8 -*-
+# Copyright: pgha.cluster contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Streaming watch over etcd's JSON gateway, resumed from the last seen revision.
+
+The gateway streams one JSON message per line on a long-lived POST to
+``/v3/watch``. When that stream breaks (member restarted, killed, network
+cut, idle for too long) the watch opens a new one on the next endpoint with
+``start_revision`` = the revision after the last one it delivered, so no event
+is lost or delivered twice. If etcd has compacted that revision meanwhile,
+EtcdCompacted is raised: the caller must re-read the state and watch again.
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import collections
+import http.client
+import json
+import socket
+import time
+
+from .etcd_errors import EtcdCompacted, EtcdConnectionError, EtcdError, is_token_rejected
+from .etcd_transport import combine_failures, describe_connection_error, reply_error, USER_AGENT
+from .etcd_types import KeyValue, as_int, b64, key_range
+
+WatchEvent = collections.namedtuple('WatchEvent', ['type', 'kv', 'prev_kv'])
+WatchResponse = collections.namedtuple('WatchResponse', ['revision', 'events'])
+
+_STREAM_ERRORS = (OSError, http.client.HTTPException, ValueError)
+
+
+class Watch(object):
+    """Iterate to receive WatchResponse(revision, events); ``close()`` ends it from any thread.
+
+    A response without events is a progress notification (``progress_notify``).
+    ``idle_timeout``: a stream silent for this long is re-opened (a member that
+    vanished without closing its sockets is otherwise never noticed).
+    ``reconnect_timeout``: how long to keep trying to re-open before raising
+    EtcdUnreachable/EtcdTLSError; ``next_revision`` then tells where to resume.
+    """
+
+    def __init__(self, client, key, prefix=False, range_end=None, start_revision=0, prev_kv=False,
+                 progress_notify=False, idle_timeout=60.0, reconnect_timeout=30.0):
+        self.client = client
+        kb, end = key_range(key, prefix, range_end)
+        self._request = {'key': b64(kb)}
+        if end is not None:
+            self._request['range_end'] = b64(end)
+        if prev_kv:
+            self._request['prev_kv'] = True
+        if progress_notify:
+            self._request['progress_notify'] = True
+        self.next_revision = int(start_revision or 0)
+        self.idle_timeout = idle_timeout
+        self.reconnect_timeout = reconnect_timeout
+        self.endpoint = None
+        self.reconnects = 0
+        self._conn = None
+        self._sock = None
+        self._resp = None
+        self._closed = False
+        self._opened_once = False
+        endpoints = client.transport.endpoints
+        self._ep_index = endpoints.index(client.transport.ordered_endpoints()[0])
+
+    def __iter__(self):
+        return self
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc_info):
+        self.close()
+
+    def close(self):
+        self._closed = True
+        sock = self._sock
+        if sock is not None:
+            try:
+                # Plain socket shutdown (not SSLSocket's) wakes a reader blocked in another thread.
+                socket.socket.shutdown(sock, socket.SHUT_RDWR)
+            except OSError:
+                pass
+        self._drop()
+
+    def _drop(self):
+        conn, self._conn, self._resp, self._sock = self._conn, None, None, None
+        if conn is not None:
+            try:
+                conn.close()
+            except Exception:  # pylint: disable=broad-except
+                pass  # closing a half-dead TLS connection may fail in many ways; it is gone either way
+
+    def _create_request(self):
+        req = dict(self._request)
+        if self.next_revision:
+            req['start_revision'] = str(self.next_revision)
+        return json.dumps({'create_request': req}).encode('utf-8')
+
+    def _open_on(self, endpoint):
+        token = self.client.current_token()
+        conn = self.client.transport.new_connection(endpoint, timeout=self.idle_timeout)
+        headers = {'Content-Type': 'application/json', 'User-Agent': USER_AGENT}
+        if token:
+            headers['Authorization'] = token
+        try:
+            conn.request('POST', '/v3/watch', body=self._create_request(), headers=headers)
+            resp = conn.getresponse()
+            if resp.status != 200:
+                data = resp.read()
+                conn.close()
+                raise reply_error(endpoint, resp.status, _json_or_none(data), data)
+        except _STREAM_ERRORS:
+            conn.close()
+            raise
+        self._conn, self._resp, self._sock = conn, resp, conn.sock
+        self.endpoint = endpoint.url
+
+    def _open(self):
+        """Open a stream on the first endpoint that takes it, retrying until reconnect_timeout."""
+        endpoints = self.client.transport.endpoints
+        deadline = time.monotonic() + self.reconnect_timeout
+        delay = 0.05
+        relogged = False
+        while not self._closed:
+            failures = []
+            for i in range(len(endpoints)):
+                index = (self._ep_index + i) % len(endpoints)
+                try:
+                    self._open_on(endpoints[index])
+                except _STREAM_ERRORS as exc:
+                    failures.append(describe_connection_error(endpoints[index], exc, self.client.transport.ca_cert))
+                    continue
+                except EtcdConnectionError as exc:
+                    failures.append(exc)
+                    continue
+                except EtcdError as exc:
+                    if is_token_rejected(exc) and self.client.username and not relogged:
+                        relogged = True
+                        self.client.relogin()
+                        return self._open()
+                    raise
+                self._ep_index = index
+                if self._opened_once:
+                    self.reconnects += 1
+                self._opened_once = True
+                return
+            if time.monotonic() >= deadline:
+                raise combine_failures(failures)
+            time.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    def _lost(self):
+        """The stream broke: the next attempt starts at the endpoint after this one."""
+        self._drop()
+        self._ep_index = (self._ep_index + 1) % len(self.client.transport.endpoints)
+
+    def __next__(self):
+        while True:
+            if self._closed:
+                raise StopIteration
+            if self._resp is None:
+                self._open()
+                continue
+            try:
+                line = self._resp.readline()
+            except _STREAM_ERRORS:
+                if self._closed:
+                    raise StopIteration
+                self._lost()
+                continue
+            except Exception:  # pylint: disable=broad-except
+                # close() from another thread can leave the TLS object half torn down mid-read.
+                if self._closed:
+                    raise StopIteration
+                raise
+            if not line:
+                if self._closed:
+                    raise StopIteration
+                self._lost()
+                continue
+            if not line.strip():
+                continue
+            response = self._handle(_json_or_none(line), line)
+            if response is not None:
+                return response
+
+    next = __next__
+
+    def _handle(self, message, raw):
+        endpoint = self.endpoint
+        if not isinstance(message, dict):
+            self._lost()  # a torn line: resume from the last delivered revision
+            return None
+        if 'error' in message:
+            err = reply_error(self.client.transport.endpoints[self._ep_index], 200, message, raw)
+            if is_token_rejected(err) and self.client.username:
+                self.client.relogin()
+                self._drop()
+                return None
+            raise err
+        result = message.get('result', message)
+        header = result.get('header') or {}
+        revision = as_int(header.get('revision'))
+        compact_revision = as_int(result.get('compact_revision'))
+        if compact_revision:
+            self.close()
+            raise EtcdCompacted('etcd at %s: watch from revision %d failed: revisions up to %d have been compacted; '
+                                're-read the keys and watch again' % (endpoint, self.next_revision, compact_revision),
+                                endpoint=endpoint, compact_revision=compact_revision)
+        if result.get('canceled'):
+            reason = result.get('cancel_reason') or 'watch canceled by the server'
+            self.close()
+            raise reply_error(self.client.transport.endpoints[self._ep_index], 200, {'message': reason}, raw)
+        if result.get('created'):
+            if not self.next_revision and revision:
+                self.next_revision = revision + 1
+            return None
+        events = [_event(e) for e in result.get('events') or []]
+        if events:
+            self.next_revision = max(self.next_revision, events[-1].kv.mod_revision + 1)
+        elif revision:
+            self.next_revision = max(self.next_revision, revision + 1)
+        return WatchResponse(revision=revision, events=events)
+
+
+def _event(data):
+    prev = data.get('prev_kv')
+    return WatchEvent(type=data.get('type', 'PUT'), kv=KeyValue.from_json(data.get('kv') or {}),
+                      prev_kv=KeyValue.from_json(prev) if prev else None)
+
+
+def _json_or_none(data):
+    try:
+        return json.loads(data.decode('utf-8'))
+    except ValueError:
+        return None

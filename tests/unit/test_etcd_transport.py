@@ -1,0 +1,132 @@
+import http.client
+import socket
+import ssl
+
+import pytest
+
+from ansible_collections.pgha.cluster.plugins.module_utils.etcd_client import EtcdClient
+from ansible_collections.pgha.cluster.plugins.module_utils.etcd_errors import (
+    EtcdConfigError,
+    EtcdServerError,
+    EtcdTLSError,
+    EtcdUnreachable,
+)
+from ansible_collections.pgha.cluster.plugins.module_utils.etcd_transport import (
+    Transport,
+    build_ssl_context,
+    combine_failures,
+    describe_connection_error,
+    reply_error,
+)
+from ansible_collections.pgha.cluster.plugins.module_utils.etcd_types import parse_endpoint
+
+EP = parse_endpoint('https://etcd-1:2379')
+
+
+def test_missing_certificate_files_are_named(tmp_path):
+    with pytest.raises(EtcdConfigError, match=r'ca_cert: file .*nope.pem does not exist'):
+        build_ssl_context(ca_cert=str(tmp_path / 'nope.pem'))
+    with pytest.raises(EtcdConfigError, match='client_cert: file'):
+        build_ssl_context(client_cert=str(tmp_path / 'c.pem'))
+
+
+def test_garbage_ca_file_is_reported(tmp_path):
+    bad = tmp_path / 'ca.pem'
+    bad.write_text('not a certificate')
+    with pytest.raises(EtcdConfigError, match='ca_cert: .* does not hold a usable PEM CA certificate'):
+        build_ssl_context(ca_cert=str(bad))
+
+
+def test_unloadable_client_pair_is_reported(tmp_path):
+    cert = tmp_path / 'c.pem'
+    cert.write_text('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n')
+    with pytest.raises(EtcdConfigError, match='client_cert/client_key: cannot load'):
+        build_ssl_context(client_cert=str(cert), client_key=str(cert))
+
+
+def test_key_without_certificate(tmp_path):
+    key = tmp_path / 'k.pem'
+    key.write_text('x')
+    with pytest.raises(EtcdConfigError, match='client_key is set but client_cert is not'):
+        build_ssl_context(client_key=str(key))
+
+
+def test_plain_endpoints_without_tls_options():
+    plain = Transport(['etcd-1', 'etcd-2:1234'])
+    assert [e.url for e in plain.endpoints] == ['http://etcd-1:2379', 'http://etcd-2:1234']
+    assert plain.ssl_context is None
+
+
+def test_certificates_with_http_endpoints_are_refused(tmp_path):
+    ca = ssl.get_default_verify_paths().cafile
+    if not ca:
+        pytest.skip('no system CA bundle to use as a readable PEM file')
+    with pytest.raises(EtcdConfigError, match='use https:// endpoints'):
+        Transport(['http://etcd-1'], ca_cert=ca)
+    assert Transport(['etcd-1'], ca_cert=ca).endpoints[0].scheme == 'https'
+
+
+@pytest.mark.parametrize('timeout', [0, -1, 'soon'])
+def test_bad_timeout(timeout):
+    with pytest.raises(EtcdConfigError, match='timeout'):
+        Transport(['etcd-1'], timeout=timeout)
+
+
+def test_username_and_password_go_together():
+    with pytest.raises(EtcdConfigError, match='password is not'):
+        EtcdClient(['etcd-1'], username='root')
+    with pytest.raises(EtcdConfigError, match='username is not'):
+        EtcdClient(['etcd-1'], password='secret')
+
+
+def test_bad_endpoint_fails_before_any_request():
+    with pytest.raises(EtcdConfigError, match='must not contain a path'):
+        EtcdClient(['http://127.0.0.1:1/v3'])
+
+
+def _verify_error(message):
+    exc = ssl.SSLCertVerificationError(1, message)
+    exc.verify_message = message
+    return exc
+
+
+@pytest.mark.parametrize('exc, cls, fragment', [
+    (_verify_error('unable to get local issuer certificate'), EtcdTLSError, 'TLS verification'),
+    (_verify_error("Hostname mismatch, certificate is not valid for 'etcd-1'."), EtcdTLSError, 'SANs'),
+    (ssl.SSLError(1, '[SSL: TLSV13_ALERT_CERTIFICATE_REQUIRED] tlsv13 alert certificate required'), EtcdTLSError,
+     'requires a client certificate'),
+    (ssl.SSLError(1, '[SSL: SSLV3_ALERT_BAD_CERTIFICATE] sslv3 alert bad certificate'), EtcdTLSError,
+     'requires a client certificate'),
+    (ssl.SSLError(1, '[SSL: WRONG_VERSION_NUMBER] wrong version number'), EtcdTLSError, 'does not speak TLS'),
+    (ConnectionRefusedError(111, 'Connection refused'), EtcdUnreachable, 'connection refused'),
+    (socket.timeout('timed out'), EtcdUnreachable, 'timed out'),
+    (socket.gaierror(-2, 'Name or service not known'), EtcdUnreachable, 'cannot be resolved'),
+    (http.client.RemoteDisconnected('closed'), EtcdUnreachable, 'closed the connection'),
+    (OSError(113, 'No route to host'), EtcdUnreachable, 'No route to host'),
+])
+def test_connection_errors_are_described(exc, cls, fragment):
+    err = describe_connection_error(EP, exc, ca_cert='/etc/pgha/ca.crt')
+    assert type(err) is cls
+    assert fragment in str(err)
+    assert 'https://etcd-1:2379' in str(err)
+    assert err.cause is exc
+
+
+def test_combined_failure_prefers_tls_and_lists_every_endpoint():
+    a = EtcdUnreachable('etcd at http://a:1 is unreachable: connection refused', endpoint='http://a:1')
+    b = EtcdTLSError('TLS verification of etcd at http://b:1 failed', endpoint='http://b:1')
+    combined = combine_failures([a, b])
+    assert isinstance(combined, EtcdTLSError)
+    assert 'http://a:1' in str(combined) and 'http://b:1' in str(combined)
+    assert isinstance(combine_failures([a, a]), EtcdUnreachable)
+    assert combine_failures([a]) is a
+
+
+def test_plain_http_against_a_tls_port_is_explained():
+    err = reply_error(parse_endpoint('http://etcd-1'), 400, None, b'Client sent an HTTP request to an HTTPS server.\n')
+    assert isinstance(err, EtcdTLSError) and 'use an https:// endpoint' in str(err)
+
+
+def test_missing_gateway_path_is_explained():
+    err = reply_error(EP, 404, None, b'Not Found')
+    assert isinstance(err, EtcdServerError) and err.code == 12 and 'etcd 3.4 or later' in str(err)
