@@ -124,7 +124,7 @@ def _range_body(key, prefix=False, range_end=None):
 
 
 def _put_body(key, value, lease=0, prev_kv=False):
-    kb, _ = key_range(key)
+    kb = key_range(key)[0]
     body = {'key': b64(kb), 'value': b64(value, 'value')}
     if lease:
         body['lease'] = str(int(lease))
@@ -290,8 +290,7 @@ class EtcdClient(object):
         while True:
             page = self.range(start, range_end=end, limit=page_size, revision=revision, keys_only=keys_only)
             revision = revision or page.revision
-            for kv in page.kvs:
-                yield kv
+            yield from page.kvs
             if not page.more or not page.kvs:
                 return
             start = page.kvs[-1].key + b'\0'

@@ -246,8 +246,7 @@ def reply_error(endpoint, status, reply, raw):
                             endpoint=endpoint.url)
     if reply is None:
         if status == 404:
-            return error_from_reply(endpoint.url, status, {'message': 'not found: this etcd does not serve the '
-                                                                     'v3 JSON gateway path (etcd 3.4 or later is needed)',
-                                                          'code': 12})
+            message = 'not found: this etcd does not serve the v3 JSON gateway path (etcd 3.4 or later is needed)'
+            return error_from_reply(endpoint.url, status, {'message': message, 'code': 12})
         return error_from_reply(endpoint.url, status, {'message': text.strip() or 'HTTP status %d' % status})
     return error_from_reply(endpoint.url, status, reply)

@@ -19,7 +19,6 @@ from .etcd_errors import EtcdConfigError, EtcdInvalidArgument
 DEFAULT_CLIENT_PORT = 2379
 
 
-
 class Endpoint(collections.namedtuple('Endpoint', ['scheme', 'host', 'port'])):
     __slots__ = ()
 

@@ -23,7 +23,7 @@ def reply(message, code):
 ])
 def test_error_from_reply_maps_kind_and_keeps_cause(status, body, cls, fragment):
     err = e.error_from_reply('https://10.0.0.1:2379', status, body)
-    assert type(err) is cls
+    assert err.__class__ is cls
     assert fragment in str(err)
     assert 'https://10.0.0.1:2379' in str(err)
     assert err.endpoint == 'https://10.0.0.1:2379'

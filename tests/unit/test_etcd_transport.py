@@ -106,7 +106,7 @@ def _verify_error(message):
 ])
 def test_connection_errors_are_described(exc, cls, fragment):
     err = describe_connection_error(EP, exc, ca_cert='/etc/pgha/ca.crt')
-    assert type(err) is cls
+    assert err.__class__ is cls
     assert fragment in str(err)
     assert 'https://etcd-1:2379' in str(err)
     assert err.cause is exc
