@@ -33,6 +33,7 @@ from .etcd_errors import (
     EtcdError,
     EtcdInvalidArgument,
     EtcdNotFound,
+    EtcdPermissionDenied,
     is_token_rejected,
 )
 from .etcd_transport import Transport
@@ -231,6 +232,11 @@ class EtcdClient(object):
         """One request with token handling: log in lazily, and once more when the token is rejected."""
         try:
             return self.transport.request(path, payload, token=self.current_token(), endpoint=endpoint, method=method)
+        except EtcdPermissionDenied as exc:
+            if not self.username:
+                # Without a token etcd checks an anonymous user, so "denied" often just means "log in".
+                exc.message += ' (no username was given: if etcd has authentication enabled, set username and password)'
+            raise
         except (EtcdAuthError, EtcdInvalidArgument) as exc:
             if not (self.username and is_token_rejected(exc)):
                 raise

@@ -90,6 +90,7 @@ TOKEN_REJECTED_MESSAGES = (
     'invalid auth token',
     'user name is empty',
     'auth token is expired',
+    'revision of auth store is old',  # any user/role change since the token was issued
 )
 
 AUTH_NOT_ENABLED_MESSAGE = 'authentication is not enabled'

@@ -87,6 +87,13 @@ def describe_connection_error(endpoint, exc, ca_cert=None):
         if 'WRONG_VERSION_NUMBER' in text or 'record layer failure' in text:
             return EtcdTLSError('%s does not speak TLS: use an http:// endpoint, or enable TLS on the server' % where,
                                 endpoint=endpoint.url, cause=exc)
+        if 'UNEXPECTED_EOF' in text.upper() or 'EOF occurred in violation of protocol' in text:
+            # Seen when the member is going down, when the port serves plain HTTP, and (under TLS 1.3, when
+            # the server's alert is lost to the connection reset) when it refuses our client certificate.
+            return EtcdUnreachable('%s closed the TLS connection unexpectedly: the member may be stopping, it may '
+                                   'require a client certificate it trusts (check client_cert and client_key), or '
+                                   'the port serves plain HTTP (then use an http:// endpoint)' % where,
+                                   endpoint=endpoint.url, cause=exc)
         if any(marker in text.upper() for marker in _CLIENT_CERT_REJECTED):
             return EtcdTLSError('%s refused the TLS connection (%s): it requires a client certificate it trusts; '
                                 'check client_cert and client_key' % (where, getattr(exc, 'reason', None) or exc),
@@ -100,7 +107,14 @@ def describe_connection_error(endpoint, exc, ca_cert=None):
     if isinstance(exc, ConnectionRefusedError) or getattr(exc, 'errno', None) == errno.ECONNREFUSED:
         return EtcdUnreachable('%s is unreachable: connection refused' % where, endpoint=endpoint.url, cause=exc)
     if isinstance(exc, (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError)):
-        return EtcdUnreachable('%s closed the connection (%s)' % (where, exc.__class__.__name__),
+        # etcd's TLS-only listener hangs up on plain HTTP without a word, and a
+        # refused client certificate can surface as a bare reset under TLS 1.3.
+        if endpoint.scheme == 'http':
+            hint = '; if it serves TLS, use an https:// endpoint and set ca_cert'
+        else:
+            hint = '; the member may be stopping, or it may require a client certificate it trusts ' \
+                   '(check client_cert and client_key)'
+        return EtcdUnreachable('%s closed the connection (%s)%s' % (where, exc.__class__.__name__, hint),
                                endpoint=endpoint.url, cause=exc)
     return EtcdUnreachable('%s is unreachable: %s' % (where, exc), endpoint=endpoint.url, cause=exc)
 
@@ -191,7 +205,7 @@ class Transport(object):
                 # A kept-alive connection may have been closed by the server
                 # (idle, or the member restarted) before we used it: one fresh
                 # connection to the same member before calling it unreachable.
-                if reused and attempt == 1 and not isinstance(exc, (socket.timeout, ssl.SSLError)):
+                if reused and attempt == 1 and not isinstance(exc, socket.timeout):
                     continue
                 raise
             if not self.keep_alive or resp.will_close:
@@ -241,6 +255,12 @@ def decode_reply(data):
 
 def reply_error(endpoint, status, reply, raw):
     text = raw[:200].decode('utf-8', 'replace') if isinstance(raw, bytes) else ''
+    if 'CommonName of client sending a request against gateway' in text:
+        # etcd cannot hand a certificate's CN on to its gRPC side as the user, so
+        # with client-cert-auth and auth both on it refuses any CN-bearing cert.
+        return EtcdTLSError('etcd at %s refuses client certificates that carry a CommonName on its JSON gateway '
+                            '(client-cert-auth and authentication are both on): use a client certificate without a '
+                            'CN; the etcd user comes from username/password' % endpoint.url, endpoint=endpoint.url)
     if reply is None and 'HTTP request to an HTTPS server' in text:
         return EtcdTLSError('etcd at %s only accepts TLS: use an https:// endpoint and set ca_cert' % endpoint.url,
                             endpoint=endpoint.url)

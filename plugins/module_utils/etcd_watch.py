@@ -62,6 +62,7 @@ class Watch(object):
         self._resp = None
         self._closed = False
         self._opened_once = False
+        self._token_retries = 0
         endpoints = client.transport.endpoints
         self._ep_index = endpoints.index(client.transport.ordered_endpoints()[0])
 
@@ -152,6 +153,16 @@ class Watch(object):
             time.sleep(delay)
             delay = min(delay * 2, 1.0)
 
+    def _refused(self, err):
+        """A watch etcd would not serve: log in again when the token was the reason, else give up."""
+        self._drop()
+        if is_token_rejected(err) and self.client.username and self._token_retries < 3:
+            self._token_retries += 1
+            self.client.relogin()
+            return None
+        self.close()
+        raise err
+
     def _lost(self):
         """The stream broke: the next attempt starts at the endpoint after this one."""
         self._drop()
@@ -195,12 +206,7 @@ class Watch(object):
             self._lost()  # a torn line: resume from the last delivered revision
             return None
         if 'error' in message:
-            err = reply_error(self.client.transport.endpoints[self._ep_index], 200, message, raw)
-            if is_token_rejected(err) and self.client.username:
-                self.client.relogin()
-                self._drop()
-                return None
-            raise err
+            return self._refused(reply_error(self.client.transport.endpoints[self._ep_index], 200, message, raw))
         result = message.get('result', message)
         header = result.get('header') or {}
         revision = as_int(header.get('revision'))
@@ -211,9 +217,11 @@ class Watch(object):
                                 're-read the keys and watch again' % (endpoint, self.next_revision, compact_revision),
                                 endpoint=endpoint, compact_revision=compact_revision)
         if result.get('canceled'):
+            # etcd refuses a watch (bad token, no permission) by cancelling it at creation.
             reason = result.get('cancel_reason') or 'watch canceled by the server'
-            self.close()
-            raise reply_error(self.client.transport.endpoints[self._ep_index], 200, {'message': reason}, raw)
+            return self._refused(reply_error(self.client.transport.endpoints[self._ep_index], 200,
+                                             {'message': reason}, raw))
+        self._token_retries = 0
         if result.get('created'):
             if not self.next_revision and revision:
                 self.next_revision = revision + 1

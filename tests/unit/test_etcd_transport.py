@@ -130,3 +130,10 @@ def test_plain_http_against_a_tls_port_is_explained():
 def test_missing_gateway_path_is_explained():
     err = reply_error(EP, 404, None, b'Not Found')
     assert isinstance(err, EtcdServerError) and err.code == 12 and 'etcd 3.4 or later' in str(err)
+
+
+def test_gateway_refusal_of_cn_certificates_is_explained():
+    body = b'CommonName of client sending a request against gateway will be ignored and not used as expected\n'
+    err = reply_error(EP, 400, None, body)
+    assert isinstance(err, EtcdTLSError)
+    assert 'client certificate without a CN' in str(err) and 'https://etcd-1:2379' in str(err)
