@@ -24,4 +24,8 @@ def _collection_path():
 
 
 if 'ansible_collections.pgha.cluster' not in sys.modules:
-    sys.path.insert(0, _collection_path())
+    COLLECTIONS_ROOT = _collection_path()
+    sys.path.insert(0, COLLECTIONS_ROOT)
+    # ansible-playbook / ansible-doc run by the tests find pgha.cluster here
+    # (collections shipped in the venv's site-packages are found as well).
+    os.environ['ANSIBLE_COLLECTIONS_PATH'] = COLLECTIONS_ROOT

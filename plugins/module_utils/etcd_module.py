@@ -10,7 +10,7 @@ __metaclass__ = type
 
 import copy
 
-from ansible.module_utils.basic import env_fallback
+from ansible.module_utils.basic import AnsibleModule, env_fallback
 
 from .etcd_client import EtcdClient
 from .etcd_errors import EtcdError
@@ -72,3 +72,23 @@ def connect(module):
         return client_from_params(module.params)
     except EtcdError as exc:
         fail_on_etcd_error(module, exc)
+
+
+def etcd_module(argument_spec=None, **kwargs):
+    """An AnsibleModule with the shared etcd connection options added to ``argument_spec``."""
+    return AnsibleModule(argument_spec=etcd_argument_spec(**(argument_spec or {})), **kwargs)
+
+
+def run_with_client(module, action):
+    """Connect, run ``action(client)`` -> result dict, and exit; any EtcdError becomes fail_json.
+
+    The client is closed in every case so no connection outlives the module.
+    """
+    client = connect(module)
+    try:
+        result = action(client)
+    except EtcdError as exc:
+        fail_on_etcd_error(module, exc)
+    finally:
+        client.close()
+    module.exit_json(**result)
