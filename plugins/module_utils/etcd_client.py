@@ -166,6 +166,10 @@ def _txn_response(item):
     return item
 
 
+def _anonymous_refusal(exc):
+    return isinstance(exc, EtcdPermissionDenied) or 'user name not found' in str(exc.cause or exc)
+
+
 class EtcdClient(object):
     """A client for one etcd cluster. Safe to share between threads (requests are serialised)."""
 
@@ -232,11 +236,17 @@ class EtcdClient(object):
         """One request with token handling: log in lazily, and once more when the token is rejected."""
         try:
             return self.transport.request(path, payload, token=self.current_token(), endpoint=endpoint, method=method)
-        except EtcdPermissionDenied as exc:
+        except (EtcdPermissionDenied, EtcdNotFound) as exc:
             if not self.username:
-                # Without a token etcd checks an anonymous user, so "denied" often just means "log in".
-                exc.message += ' (no username was given: if etcd has authentication enabled, set username and password)'
-            raise
+                if isinstance(exc, EtcdPermissionDenied):
+                    # Without a token etcd checks an anonymous user, so "denied" often just means "log in".
+                    exc.message += (' (no username was given: if etcd has authentication enabled, '
+                                    'set username and password)')
+                raise
+            # We learnt earlier that auth was off and sent no token; if it has
+            # been switched on since, etcd answers as for an anonymous user.
+            if self._auth_enabled is not False or not _anonymous_refusal(exc):
+                raise
         except (EtcdAuthError, EtcdInvalidArgument) as exc:
             if not (self.username and is_token_rejected(exc)):
                 raise
@@ -467,9 +477,9 @@ class EtcdClient(object):
     # ----------------------------------------------------------------- auth management
 
     def auth_status(self):
-        """True when authentication is enabled on the cluster."""
+        """True when authentication is enabled on the cluster (no credentials needed to ask)."""
         try:
-            return bool(self.call('/v3/auth/status', {}).get('enabled', False))
+            return bool(self.transport.request('/v3/auth/status', {}).get('enabled', False))
         except EtcdError as exc:
             if exc.code != 12:  # 12 = not implemented: etcd before 3.5 has no AuthStatus call
                 raise

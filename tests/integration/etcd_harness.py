@@ -185,7 +185,8 @@ class Pki:
       ca_cert, ca_key
       servers: {member name: CertPair}   (SANs: member IP, 127.0.0.1, localhost,
                                           member name; EKU serverAuth+clientAuth)
-      root: CertPair (CN root), client: CertPair (CN pgha-test-client)
+      root: CertPair (CN root), client: CertPair (no CN: what the JSON gateway needs),
+      cn_client: CertPair (CN pgha-test-client: refused by the gateway once auth is on)
       wrong_ca_cert, wrong_ca_key, wrong_ca_server: CertPair, wrong_ca_client: CertPair
       jwt_private_key, jwt_public_key
     """
@@ -218,7 +219,11 @@ class Pki:
                                              server_names=(name, "localhost"),
                                              ips=(ip, "127.0.0.1"), server=True)
         self.root = self.issue_client_cert("root", "root")
-        self.client = self.issue_client_cert("client", self.CLIENT_CN)
+        # With client-cert-auth and auth enabled, etcd's JSON gateway refuses
+        # any client certificate that carries a CommonName (it cannot pass the
+        # CN on as the user), so the everyday client certificate has none.
+        self.client = self.issue_client_cert("client", None)
+        self.cn_client = self.issue_client_cert("cn-client", self.CLIENT_CN)
 
         # An unrelated CA whose certificates look right in every other way
         # (same SANs, a client CN of "root"): only the issuer is wrong, so a
@@ -252,6 +257,8 @@ class Pki:
     # -- internals --------------------------------------------------------
 
     def _name(self, cn):
+        if cn is None:
+            return self._x509.Name([self._x509.NameAttribute(self._nameoid.ORGANIZATION_NAME, "pgha tests")])
         return self._x509.Name([self._x509.NameAttribute(self._nameoid.COMMON_NAME, cn)])
 
     def _validity(self, builder):
@@ -340,6 +347,9 @@ class EtcdMember:
         self.initial_cluster = None
         self.cluster_token = None
         self.auth_token_arg = None
+        # "existing" for a member that joins a running cluster (see
+        # EtcdCluster.start_joining_member); etcd ignores it once the data dir exists.
+        self.initial_cluster_state = "new"
         self.process = None
         self.start_count = 0
         self._ssl_ctx = None
@@ -398,7 +408,7 @@ class EtcdMember:
             "--initial-advertise-peer-urls", self.peer_url,
             "--initial-cluster", self.initial_cluster,
             # Ignored by etcd once the data dir exists, so restarts rejoin as-is.
-            "--initial-cluster-state", "new",
+            "--initial-cluster-state", self.initial_cluster_state,
             "--initial-cluster-token", self.cluster_token,
             "--heartbeat-interval", str(HEARTBEAT_MS),
             "--election-timeout", str(ELECTION_MS),
@@ -611,6 +621,9 @@ class EtcdCluster:
     and ``--peer-client-cert-auth``.  ``auth=True`` means JWT tokens (RS256,
     ``token_ttl`` seconds), the users in :data:`RBAC_USERS` plus ``root`` with
     random passwords, then ``auth enable`` - all done with etcdctl.
+    ``jwt=True`` runs etcd with those JWT tokens even with ``auth=False``
+    (for tests that create users and enable auth themselves; etcd's default
+    is "simple" tokens).
 
     ``base_dir`` holds certs, logs and data dirs; without one a temp dir is
     made and removed by :meth:`cleanup`.  Data dirs are always removed by
@@ -618,7 +631,7 @@ class EtcdCluster:
     """
 
     def __init__(self, base_dir=None, size=1, tls=False, auth=False, token_ttl=3,
-                 ips=None, name="etcd", extra_args=()):
+                 ips=None, name="etcd", extra_args=(), jwt=False):
         if size < 1:
             raise ValueError("size must be >= 1")
         self.name = name
@@ -639,9 +652,12 @@ class EtcdCluster:
         self.users = {}
         self.pki = None
         self._extra_args = list(extra_args)
+        self._made_members = size
+        # Members made by new_member() and not (or no longer) in the cluster.
+        self._detached = []
 
         names = ["%s-%d" % (name, i + 1) for i in range(size)]
-        if tls or auth:
+        if tls or auth or jwt:
             # The server CN must not be an etcd user: a request that reaches
             # etcd without a token (e.g. through the JSON gateway, which dials
             # with the server cert) is authorised as the certificate's CN.
@@ -662,6 +678,7 @@ class EtcdCluster:
             self.users = {"root": secrets.token_urlsafe(12)}
             for user in RBAC_USERS:
                 self.users[user] = secrets.token_urlsafe(12)
+        if auth or jwt:
             self._auth_token_arg = "jwt,pub-key=%s,priv-key=%s,sign-method=RS256,ttl=%ss" % (
                 self.pki.jwt_public_key, self.pki.jwt_private_key, token_ttl)
         else:
@@ -689,6 +706,8 @@ class EtcdCluster:
     ca_key = property(lambda self: self._pki_path("ca_key"))
     client_cert = property(lambda self: self._pki_path("client", 0))
     client_key = property(lambda self: self._pki_path("client", 1))
+    cn_client_cert = property(lambda self: self._pki_path("cn_client", 0))
+    cn_client_key = property(lambda self: self._pki_path("cn_client", 1))
     root_cert = property(lambda self: self._pki_path("root", 0))
     root_key = property(lambda self: self._pki_path("root", 1))
     wrong_ca_cert = property(lambda self: self._pki_path("wrong_ca_cert"))
@@ -808,7 +827,7 @@ class EtcdCluster:
                 m._wait_stopped(max(0.1, deadline - time.monotonic()))
 
     def kill_all(self):
-        for m in self.members:
+        for m in self.members + self._detached:
             m.kill()
 
     def cleanup(self):
@@ -820,13 +839,83 @@ class EtcdCluster:
         try:
             self.kill_all()
         finally:
-            for m in self.members:
+            for m in self.members + self._detached:
                 shutil.rmtree(m.data_dir, ignore_errors=True)
             if self._own_dir:
                 shutil.rmtree(self.base_dir, ignore_errors=True)
 
     def logs_tail(self, lines=40):
-        return "\n".join(m.log_tail(lines) for m in self.members)
+        return "\n".join(m.log_tail(lines) for m in self.members + self._detached)
+
+    # -- membership changes -------------------------------------------------
+
+    def new_member(self, name=None, ip=None):
+        """An extra :class:`EtcdMember` for this cluster: free ports, certificates, NOT started.
+
+        It is not in :attr:`members` yet.  The usual sequence is: add it to the
+        cluster through the API (``member add`` with ``new.peer_url``), then
+        :meth:`start_joining_member`; :meth:`drop_member` after removing it.
+        Default name ``<cluster name>-<n>`` (n counts every member ever made),
+        default address the next loopback address of the cluster's scheme.
+        """
+        self._made_members += 1
+        n = self._made_members
+        name = name or "%s-%d" % (self.name, n)
+        if any(m.name == name for m in self.members + self._detached):
+            raise EtcdHarnessError("member name %r is taken in %r" % (name, self))
+        ip = ip or default_ips(n, self.tls)[-1]  # n >= 2 here: never the single plain node's address
+        tls_files = None
+        if self.tls:
+            pair = self.pki.issue_server_cert("server-" + name, "%s-member-%d" % (self.name, n),
+                                              dns_names=(name, "localhost"), ips=(ip, "127.0.0.1"))
+            tls_files = {"cert": pair.cert, "key": pair.key, "ca": self.pki.ca_cert,
+                         "health_cert": self.pki.client.cert, "health_key": self.pki.client.key}
+        member = EtcdMember(name, ip, 0, 0, os.path.join(self.base_dir, name), tls=tls_files,
+                            extra_args=self._extra_args)
+        member.client_port, member.peer_port = pick_free_ports(ip, 2)
+        member.cluster_token = self.cluster_token
+        member.auth_token_arg = self._auth_token_arg
+        member.initial_cluster_state = "existing"
+        self._detached.append(member)
+        return member
+
+    def start_joining_member(self, member, initial_cluster=None, wait=True, timeout=30.0):
+        """Start a member from :meth:`new_member` that was already added through the API.
+
+        It runs with ``--initial-cluster-state existing`` and an initial
+        cluster of :attr:`members` plus itself (or ``initial_cluster`` as
+        given: etcd wants exactly the current membership, names as started),
+        and becomes part of :attr:`members` (etcdctl, ``wait_healthy`` and
+        ``cleanup`` then include it).  ``wait``: block until its /health is
+        true - a learner reports healthy too once it has a leader.
+        """
+        if member in self.members:
+            raise EtcdHarnessError("%r is already a member of %r" % (member, self))
+        member.initial_cluster = initial_cluster or ",".join(
+            "%s=%s" % (m.name, m.peer_url) for m in self.members + [member])
+        if member in self._detached:
+            self._detached.remove(member)
+        self.members.append(member)
+        self.size = len(self.members)
+        return member.start(wait=wait, timeout=timeout)
+
+    def drop_member(self, member, graceful=False):
+        """Stop (``graceful``) or kill a member and forget it, e.g. after removing it through the API.
+
+        It leaves :attr:`members`; its data dir is deleted, its log is kept
+        (and still shown by :meth:`logs_tail`).  Peer URLs known to etcd are
+        not touched: remove the member through the API first.
+        """
+        if graceful:
+            member.stop()
+        else:
+            member.kill()
+        if member in self.members:
+            self.members.remove(member)
+            self.size = len(self.members)
+        if member not in self._detached:
+            self._detached.append(member)
+        shutil.rmtree(member.data_dir, ignore_errors=True)
 
     # -- etcdctl ------------------------------------------------------------
 
