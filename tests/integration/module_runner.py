@@ -43,8 +43,11 @@ def run_module(name, args, check_mode=False, diff=False, monkeypatch=None):
     module = importlib.import_module('ansible_collections.pgha.cluster.plugins.modules.%s' % name)
     patches = [(basic, '_ANSIBLE_ARGS', to_bytes(json.dumps({'ANSIBLE_MODULE_ARGS': payload}))),
                (basic.AnsibleModule, 'exit_json', _exit_json),
-               (basic.AnsibleModule, 'fail_json', _fail_json)]
-    saved = [(obj, attr, getattr(obj, attr)) for obj, attr, _ in patches]
+               (basic.AnsibleModule, 'fail_json', _fail_json),
+               # ansible-core 2.19 modules serialise their result with the profile the
+               # controller names; 'legacy' is what a module gets from ansible-playbook.
+               (basic, '_ANSIBLE_PROFILE', 'legacy')]
+    saved = [(obj, attr, getattr(obj, attr)) for obj, attr, unused in patches]
     for obj, attr, value in patches:
         if monkeypatch is not None:
             monkeypatch.setattr(obj, attr, value)

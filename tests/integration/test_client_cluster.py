@@ -308,7 +308,7 @@ def test_learner_can_be_removed_without_promotion(etcd_cluster_factory, make_cli
     cluster = etcd_cluster_factory(size=1, tls=False, name="learner")
     client = make_client(cluster)
     new = cluster.new_member()
-    added, _ = client.member_add(new.peer_url, is_learner=True)
+    added = client.member_add(new.peer_url, is_learner=True)[0]
     cluster.start_joining_member(new)
     assert client.status(new.client_url).is_learner is True
     ids = {m.id for m in client.members()}

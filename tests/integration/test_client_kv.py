@@ -64,7 +64,7 @@ def test_prefix_read_is_exact_and_paginated(cluster, client, etcd3_lib, unique_p
     lib.put(unique_prefix + 'm', 'not-under-prefix')
     lib.put(unique_prefix + 'm0', 'not-under-prefix')
     lib.put(unique_prefix + 'n/1', 'not-under-prefix')
-    expected = sorted(m.key for _, m in lib.get_prefix(unique_prefix + 'm/'))
+    expected = sorted(meta.key for value, meta in lib.get_prefix(unique_prefix + 'm/'))
     assert len(expected) == 25
     for page_size in (1, 7, 25, 1000):
         kvs = client.get_prefix(unique_prefix + 'm/', page_size=page_size)
@@ -84,7 +84,7 @@ def test_paginated_read_is_one_snapshot(client, unique_prefix):
     for i in range(10):
         client.put('%s%02d' % (unique_prefix, i), 'old')
     pages = client.iter_prefix(unique_prefix, page_size=3)
-    first = [next(pages) for _ in range(3)]
+    first = [next(pages), next(pages), next(pages)]
     # Changes after the first page must not show up in later pages.
     for i in range(10):
         client.put('%s%02d' % (unique_prefix, i), 'new')

@@ -131,7 +131,7 @@ def test_server_certificate_for_another_name(etcd_tls, tmp_path):
 
     def serve():
         try:
-            conn, _ = listener.accept()
+            conn = listener.accept()[0]
             try:
                 ctx.wrap_socket(conn, server_side=True)
             except (ssl.SSLError, OSError):
