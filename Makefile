@@ -93,3 +93,29 @@ clean:
 	rm -rf tests/output .pytest_cache bench/output
 	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
 	rm -f *.tar.gz changelogs/.plugin-cache.yaml
+
+# ---------------------------------------------------------------------------
+# Test image and Molecule. Not part of `make test` (yet).
+# ---------------------------------------------------------------------------
+
+.PHONY: image molecule-smoke
+
+# The systemd test image for Molecule (docs/testing-images.md). The script
+# tags the image with a hash of its inputs and returns at once when that tag
+# exists, so this only builds when tests/images/ (or the mirror, or the CAs
+# the host adds) changed.
+image:
+	tests/images/build-debian-systemd.sh
+
+# Molecule's helpers (ansible-playbook, ...) are found through PATH. In a
+# collection Molecule expects scenarios in extensions/molecule/ and warns
+# about molecule/; MOLECULE_GLOB says where this one keeps them.
+MOLECULE = PATH="$(CURDIR)/$(BIN):$$PATH" MOLECULE_GLOB='molecule/*/molecule.yml' $(BIN)/molecule
+
+# `molecule test` destroys its containers after a failure by itself; the trap
+# also covers an interrupted run or a Molecule crash.
+molecule-smoke: venv image
+	@trap 'echo "molecule-smoke: removing the scenario'"'"'s containers"; \
+	       $(MOLECULE) destroy -s default >/dev/null 2>&1 || true' EXIT; \
+	$(MOLECULE) test -s default; \
+	trap - EXIT
