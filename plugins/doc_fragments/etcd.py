@@ -33,13 +33,11 @@ options:
       - PEM client certificate presented to etcd (needed when etcd runs with C(--client-cert-auth)).
       - If not set, E(PGHA_ETCD_CLIENT_CERT) or E(ETCDCTL_CERT) is used.
     type: path
-    aliases: [cert]
   client_key:
     description:
       - PEM private key of O(client_cert).
       - If not set, E(PGHA_ETCD_CLIENT_KEY) or E(ETCDCTL_KEY) is used.
     type: path
-    aliases: [key]
   username:
     description:
       - etcd user to authenticate as when etcd has authentication enabled.
@@ -96,14 +94,12 @@ options:
   client_cert:
     description: PEM client certificate presented to etcd.
     type: path
-    aliases: [cert]
     env:
       - name: PGHA_ETCD_CLIENT_CERT
       - name: ETCDCTL_CERT
   client_key:
     description: PEM private key of O(client_cert).
     type: path
-    aliases: [key]
     env:
       - name: PGHA_ETCD_CLIENT_KEY
       - name: ETCDCTL_KEY
