@@ -79,8 +79,16 @@ sanity: venv
 
 # ansible-lint finds its helpers (ansible-playbook, ...) through PATH and
 # warns when it has to add the venv to PATH itself.
-lint: venv
-	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/ansible-lint --offline
+# ansible-lint and Molecule resolve pgha.cluster.* through a collections path
+# that points back at this checkout.
+COLLECTIONS_LINK := .cache/collections
+.PHONY: collection-link
+collection-link:
+	@mkdir -p $(COLLECTIONS_LINK)/ansible_collections/pgha
+	@ln -sfn "$(CURDIR)" $(COLLECTIONS_LINK)/ansible_collections/pgha/cluster
+
+lint: venv collection-link
+	PATH="$(CURDIR)/$(BIN):$$PATH" ANSIBLE_COLLECTIONS_PATH="$(CURDIR)/$(COLLECTIONS_LINK)" $(BIN)/ansible-lint --offline
 
 build: venv
 	VENV=$(VENV) tests/setup/build.sh
@@ -98,7 +106,7 @@ clean:
 # Test image and Molecule. Not part of `make test` (yet).
 # ---------------------------------------------------------------------------
 
-.PHONY: image molecule-smoke
+.PHONY: image molecule-smoke molecule-etcd
 
 # The systemd test image for Molecule (docs/testing-images.md). The script
 # tags the image with a hash of its inputs and returns at once when that tag
@@ -110,12 +118,20 @@ image:
 # Molecule's helpers (ansible-playbook, ...) are found through PATH. In a
 # collection Molecule expects scenarios in extensions/molecule/ and warns
 # about molecule/; MOLECULE_GLOB says where this one keeps them.
-MOLECULE = PATH="$(CURDIR)/$(BIN):$$PATH" MOLECULE_GLOB='molecule/*/molecule.yml' $(BIN)/molecule
+MOLECULE = PATH="$(CURDIR)/$(BIN):$$PATH" MOLECULE_GLOB='molecule/*/molecule.yml' \
+	ANSIBLE_COLLECTIONS_PATH="$(CURDIR)/$(COLLECTIONS_LINK)" $(BIN)/molecule
 
 # `molecule test` destroys its containers after a failure by itself; the trap
 # also covers an interrupted run or a Molecule crash.
-molecule-smoke: venv image
-	@trap 'echo "molecule-smoke: removing the scenario'"'"'s containers"; \
-	       $(MOLECULE) destroy -s default >/dev/null 2>&1 || true' EXIT; \
-	$(MOLECULE) test -s default; \
+define molecule_test
+	@trap 'echo "molecule: removing the containers of scenario $(1)"; \
+	       $(MOLECULE) destroy -s $(1) >/dev/null 2>&1 || true' EXIT; \
+	$(MOLECULE) test -s $(1); \
 	trap - EXIT
+endef
+
+molecule-smoke: venv image collection-link
+	$(call molecule_test,default)
+
+molecule-etcd: venv image collection-link
+	$(call molecule_test,etcd)
