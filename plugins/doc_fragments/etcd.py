@@ -128,3 +128,13 @@ options:
     env:
       - name: PGHA_ETCD_VALIDATE_CERTS
 '''
+
+    # Every etcd module is in the pgha.cluster.etcd action group (meta/runtime.yml).
+    ACTIONGROUP = r'''
+attributes:
+  action_group:
+    description: Use C(group/pgha.cluster.etcd) in C(module_defaults) to set the connection options once for every etcd module.
+    support: full
+    membership:
+      - pgha.cluster.etcd
+'''

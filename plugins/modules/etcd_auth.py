@@ -27,6 +27,7 @@ options:
     default: enabled
 extends_documentation_fragment:
   - pgha.cluster.etcd
+  - pgha.cluster.etcd.actiongroup
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -40,11 +41,6 @@ attributes:
       - The diff shows C(auth_enabled) before and after.
   platform:
     platforms: posix
-  action_group:
-    description: Part of the action group named below, for setting the connection options once with C(module_defaults).
-    support: full
-    membership:
-      - pgha.cluster.etcd
 notes:
   - etcd 3.4 has no call that reports whether authentication is enabled; the module then finds out by trying to
     log in, which works with or without credentials.

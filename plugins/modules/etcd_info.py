@@ -29,6 +29,7 @@ options:
     default: configured
 extends_documentation_fragment:
   - pgha.cluster.etcd
+  - pgha.cluster.etcd.actiongroup
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:

@@ -67,6 +67,7 @@ options:
     type: int
 extends_documentation_fragment:
   - pgha.cluster.etcd
+  - pgha.cluster.etcd.actiongroup
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:

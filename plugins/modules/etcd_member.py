@@ -86,6 +86,7 @@ options:
     default: members
 extends_documentation_fragment:
   - pgha.cluster.etcd
+  - pgha.cluster.etcd.actiongroup
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:

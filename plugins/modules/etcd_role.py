@@ -74,6 +74,7 @@ options:
     default: true
 extends_documentation_fragment:
   - pgha.cluster.etcd
+  - pgha.cluster.etcd.actiongroup
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -85,11 +86,6 @@ attributes:
         O(permissions[].prefix), O(permissions[].range_end) and O(permissions[].type).
   platform:
     platforms: posix
-  action_group:
-    description: Part of the action group named below, for setting the connection options once with C(module_defaults).
-    support: full
-    membership:
-      - pgha.cluster.etcd
 notes:
   - Once authentication is enabled, managing roles needs the credentials of a user holding the V(root) role
     (O(username) and O(password)).

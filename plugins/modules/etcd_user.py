@@ -67,6 +67,7 @@ options:
     default: false
 extends_documentation_fragment:
   - pgha.cluster.etcd
+  - pgha.cluster.etcd.actiongroup
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -78,11 +79,6 @@ attributes:
         C(password: (changed)), never the password itself."
   platform:
     platforms: posix
-  action_group:
-    description: Part of the action group named below, for setting the connection options once with C(module_defaults).
-    support: full
-    membership:
-      - pgha.cluster.etcd
 notes:
   - Once authentication is enabled, managing users needs the credentials of a user holding the V(root) role
     (O(username) and O(password)).
