@@ -17,6 +17,14 @@ BIN := $(VENV)/bin
 # Rebuilt when a requirements file is newer than this stamp.
 VENV_STAMP := $(VENV)/.pgha-requirements.stamp
 REQUIREMENTS := requirements.txt requirements-dev.txt
+# Patroni for the integration tests, in a venv of its own so that its
+# dependency pins never disturb ansible/molecule in $(VENV).
+PATRONI_VENV := .venv-patroni
+PATRONI_VENV_STAMP := $(PATRONI_VENV)/.pgha-requirements.stamp
+# Patroni runs as the postgres user, which must be able to run this
+# interpreter and read its standard library: Debian's python3, not one under
+# root's home (pyenv).
+PATRONI_PYTHON ?= /usr/bin/python3
 
 PYTEST_ARGS ?=
 PYTEST = $(BIN)/python -m pytest -ra -p no:cacheprovider$(if $(PYTEST_ARGS), $(PYTEST_ARGS))
@@ -27,13 +35,14 @@ export PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION := python
 
 TIERS := units integration sanity lint build changelog-lint
 
-.PHONY: help test demo venv system-deps clean $(TIERS)
+.PHONY: help test demo venv venv-patroni system-deps clean $(TIERS)
 
 help:
 	@echo 'make test            system-deps, venv, then every tier: $(TIERS)'
 	@echo 'make demo            local demo cluster (not available yet)'
 	@echo 'make system-deps     Debian packages (tests/setup/system-deps.sh) and a running dockerd'
 	@echo 'make venv            $(VENV) from $(REQUIREMENTS)'
+	@echo 'make venv-patroni    $(PATRONI_VENV) from requirements-patroni.txt (integration tests)'
 	@echo 'make units           pytest tests/unit'
 	@echo 'make integration     pytest tests/integration (real etcd and HAProxy)'
 	@echo 'make sanity          ansible-test sanity'
@@ -68,10 +77,17 @@ $(VENV_STAMP): $(REQUIREMENTS)
 	$(BIN)/python -m pip install --quiet -r requirements-dev.txt
 	@touch $@
 
+venv-patroni: $(PATRONI_VENV_STAMP)
+
+$(PATRONI_VENV_STAMP): requirements-patroni.txt
+	test -x $(PATRONI_VENV)/bin/python || $(PATRONI_PYTHON) -m venv $(PATRONI_VENV)
+	$(PATRONI_VENV)/bin/python -m pip install --quiet -r requirements-patroni.txt
+	@touch $@
+
 units: venv
 	$(PYTEST) tests/unit
 
-integration: venv
+integration: venv venv-patroni
 	$(PYTEST) tests/integration
 
 sanity: venv

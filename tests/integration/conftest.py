@@ -159,3 +159,71 @@ def unique_prefix(request):
     """A key prefix no other test uses: ``/pgha-test/<test name>-<random>/``."""
     name = re.sub(r"[^A-Za-z0-9_.-]+", "-", request.node.name).strip("-")[:60]
     return "/pgha-test/%s-%s/" % (name, secrets.token_hex(4))
+
+
+# --------------------------------------------------------------------------
+# Patroni + PostgreSQL (see patroni_harness.py)
+# --------------------------------------------------------------------------
+
+import patroni_harness  # noqa: E402
+
+
+class _PatroniReport:
+    """Start-up times in the terminal summary and node logs in failure reports.
+
+    A plugin registered by the first patroni fixture used, so this block adds
+    no second definition of the hooks above.
+    """
+
+    def __init__(self):
+        self.startup_times = []
+
+    @pytest.hookimpl(hookwrapper=True)
+    def pytest_runtest_makereport(self, item, call):
+        outcome = yield
+        rep = outcome.get_result()
+        if rep.failed and call.when in ("setup", "call"):
+            factory = getattr(item, "funcargs", {}).get("patroni_cluster_factory")
+            for cluster in getattr(factory, "clusters", ()):
+                rep.sections.append(("patroni logs: %s" % cluster.scope, cluster.logs_tail(25)))
+
+    def pytest_terminal_summary(self, terminalreporter):
+        if self.startup_times:
+            terminalreporter.write_line("patroni cluster start-up: " + ", ".join(
+                "%s %.2fs" % kv for kv in self.startup_times))
+
+
+@pytest.fixture
+def patroni_cluster_factory(request):
+    """Factory: ``patroni_cluster_factory(etcd_cluster, scope=None, start=True, **PatroniCluster kwargs)``.
+
+    Starts a :class:`patroni_harness.PatroniCluster` (``size`` 1..3 nodes of
+    Patroni 4.1 + PostgreSQL 15 registered in ``etcd_cluster``) and returns it
+    once a leader holds the leader key and every node runs (replicas
+    streaming); everything is killed and the scope's keys deleted after the
+    test.  ``scope`` defaults to a fresh random name.  Skipped (with the
+    reason) when .venv-patroni or the PostgreSQL binaries are missing.
+    """
+    missing = patroni_harness.missing_requirements()
+    if missing:
+        pytest.skip("Patroni nodes cannot run here: %s" % "; ".join(missing))
+    report = request.config.pluginmanager.get_plugin("pgha-patroni-report")
+    if report is None:
+        report = _PatroniReport()
+        request.config.pluginmanager.register(report, "pgha-patroni-report")
+    made = []
+
+    def factory(etcd_cluster, scope=None, start=True, **kwargs):
+        scope = scope or "pg%s" % secrets.token_hex(3)
+        cluster = patroni_harness.PatroniCluster(etcd_cluster, scope, **kwargs)
+        made.append(cluster)
+        if start:
+            cluster.start()
+            report.startup_times.append(("%s x%d" % (request.node.name, cluster.size),
+                                         cluster.startup_seconds))
+        return cluster
+
+    factory.clusters = made
+    yield factory
+    for cluster in made:
+        cluster.cleanup()

@@ -7,6 +7,7 @@ set -euo pipefail
 packages=(
     etcd-server etcd-client       # real etcd for the integration tests
     haproxy                       # real HAProxy for the integration tests
+    postgresql-15 postgresql-client-15  # real PostgreSQL under Patroni in the integration tests
     docker.io                     # engine for the Molecule scenarios
     debootstrap debian-archive-keyring gpgv  # builds the local test image
     python3-venv                  # venvs for Debian's own python3
@@ -62,6 +63,23 @@ if [ ! -e "$policy" ]; then
     printf '#!/bin/sh\n# temporary, from tests/setup/system-deps.sh\nexit 101\n' >"$policy"
     chmod 0755 "$policy"
     created_policy=1
+fi
+
+# Patroni creates and runs its own clusters; Debian's postgresql-common would
+# otherwise create a "main" cluster (port 5432) when the server is installed.
+# pg_createcluster reads this setting when the server package is installed,
+# so it has to be in place before apt-get runs. A file the system already has
+# is edited, not replaced: it may hold the administrator's other defaults.
+createcluster_conf=/etc/postgresql-common/createcluster.conf
+mkdir -p "${createcluster_conf%/*}"
+if [ ! -e "$createcluster_conf" ]; then
+    printf '# from tests/setup/system-deps.sh: Patroni creates the clusters\ncreate_main_cluster = false\n' \
+        >"$createcluster_conf"
+elif ! grep -Eq '^[[:space:]]*create_main_cluster[[:space:]]*=[[:space:]]*false' "$createcluster_conf"; then
+    sed -i -E 's/^[[:space:]]*#?[[:space:]]*create_main_cluster[[:space:]]*=.*$/create_main_cluster = false/' \
+        "$createcluster_conf"
+    grep -Eq '^create_main_cluster = false' "$createcluster_conf" \
+        || printf 'create_main_cluster = false\n' >>"$createcluster_conf"
 fi
 
 export DEBIAN_FRONTEND=noninteractive
