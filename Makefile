@@ -33,7 +33,7 @@ PYTEST = $(BIN)/python -m pytest -ra -p no:cacheprovider$(if $(PYTEST_ARGS), $(P
 # only loads under protobuf >= 4 with the pure-Python backend.
 export PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION := python
 
-TIERS := units integration sanity lint build changelog-lint
+TIERS := units integration sanity lint build changelog-lint molecule
 
 .PHONY: help test demo venv venv-patroni system-deps clean $(TIERS)
 
@@ -49,6 +49,8 @@ help:
 	@echo 'make lint            ansible-lint'
 	@echo 'make build           build the collection, install it offline, check the result'
 	@echo 'make changelog-lint  antsibull-changelog lint'
+	@echo 'make molecule        Molecule scenario etcd (builds the test image first: make image)'
+	@echo 'make molecule-smoke  Molecule smoke test of the test image'
 	@echo 'make clean           remove build and test output (keeps $(VENV))'
 
 # One step after another through sub-makes, so the order holds even under
@@ -119,10 +121,10 @@ clean:
 	rm -f *.tar.gz changelogs/.plugin-cache.yaml
 
 # ---------------------------------------------------------------------------
-# Test image and Molecule. Not part of `make test` (yet).
+# Test image and Molecule.
 # ---------------------------------------------------------------------------
 
-.PHONY: image molecule-smoke molecule-etcd
+.PHONY: image molecule molecule-smoke molecule-etcd
 
 # The systemd test image for Molecule (docs/testing-images.md). The script
 # tags the image with a hash of its inputs and returns at once when that tag
@@ -151,3 +153,7 @@ molecule-smoke: venv image collection-link
 
 molecule-etcd: venv image collection-link
 	$(call molecule_test,etcd)
+
+# The tier `make test` runs: the scenarios that deploy the collection's roles
+# (the smoke scenario only checks the image, which these exercise anyway).
+molecule: molecule-etcd
