@@ -111,18 +111,6 @@ def test_three_nodes_replicate(etcd_plain, patroni_cluster_factory):
     print('startup of 3 nodes %.2fs' % cluster.startup_seconds)
 
 
-@pytest.fixture
-def demo_scope(etcd_tls):
-    """/service/demo/ emptied before and after as patroni-demo: the only prefix the demo users may touch."""
-    prefix = cluster_prefix('/service', 'demo')
-    with client_for(etcd_tls, user='patroni-demo') as patroni:
-        patroni.delete_prefix(prefix)
-        try:
-            yield prefix
-        finally:
-            patroni.delete_prefix(prefix)
-
-
 def test_one_node_over_tls_and_rbac(etcd_tls, demo_scope, patroni_cluster_factory):
     cluster = patroni_cluster_factory(etcd_tls, scope='demo', size=1)
     assert cluster.etcd_user == 'patroni-demo'
@@ -131,7 +119,7 @@ def test_one_node_over_tls_and_rbac(etcd_tls, demo_scope, patroni_cluster_factor
     node = cluster.wait_leader()
     # Read as the LB's read-only user, as the load balancer agent will.
     state = state_of(etcd_tls, cluster, user='lb-demo')
-    assert state.prefix == demo_scope
+    assert state.prefix == cluster_prefix('/service', 'demo')
     assert state.leader == node.name == 'demo-1' and state.leader_lease
     member = state.member('demo-1')
     assert (member.role, member.state, member.is_leader) == ('primary', 'running', True)

@@ -104,18 +104,6 @@ def test_leases_are_carried_and_expiry_removes_the_leader(etcd_plain, unique_pre
                     pass  # revoked by the test already
 
 
-@pytest.fixture
-def demo_scope(etcd_tls):
-    """/service/demo/ emptied before and after: the only prefix the demo users may touch."""
-    prefix = cluster_prefix('/service', 'demo')
-    with client_for(etcd_tls, user='patroni-demo') as patroni:
-        patroni.delete_prefix(prefix)
-        try:
-            yield patroni
-        finally:
-            patroni.delete_prefix(prefix)
-
-
 def test_rbac_users_write_and_read_a_scope(etcd_tls, demo_scope):
     keys = fixture_keys('patroni-4.1.5-etcd3-keys-sync.json', 'anchor', '/service', 'demo')
     lease = demo_scope.lease_grant(60).id
