@@ -1,0 +1,167 @@
+# -*- coding: utf-8 -*-
+# Copyright: pgha.cluster contributors
+# GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
+"""A tiny stdlib client for Patroni's REST API (read-only GETs such as /patroni and /cluster).
+
+Stdlib only (no Ansible import), like patroni_state, so that modules and the
+load balancer agent can share it. Every failure is a PatroniRestError whose
+message names the URL and the cause (unreachable, TLS, authentication, HTTP
+status, not JSON).
+"""
+
+from __future__ import absolute_import, division, print_function
+
+__metaclass__ = type
+
+import base64
+import http.client
+import json
+import os
+import socket
+import ssl
+
+from urllib.parse import urlsplit
+
+DEFAULT_TIMEOUT = 5.0
+# /patroni and /cluster answer with a few KiB; more means this is not Patroni.
+_MAX_BODY = 1024 * 1024
+
+
+class PatroniRestError(Exception):
+    """A REST call failed; ``url`` is what was requested, ``status`` the HTTP status when there was one."""
+
+    def __init__(self, message, url=None, status=None):
+        super(PatroniRestError, self).__init__(message)
+        self.url = url
+        self.status = status
+
+
+def _readable_file(path, option):
+    if path is None:
+        return None
+    path = os.path.expanduser(str(path))
+    if not os.path.isfile(path):
+        raise PatroniRestError('%s: file %s does not exist' % (option, path))
+    if not os.access(path, os.R_OK):
+        raise PatroniRestError('%s: file %s is not readable by this user' % (option, path))
+    return path
+
+
+def build_ssl_context(ca_cert=None, client_cert=None, client_key=None, validate_certs=True):
+    """An SSLContext for https:// API URLs; a bad file is a PatroniRestError naming the option."""
+    ca_cert = _readable_file(ca_cert, 'rest_ca_cert')
+    client_cert = _readable_file(client_cert, 'rest_client_cert')
+    client_key = _readable_file(client_key, 'rest_client_key')
+    if client_key and not client_cert:
+        raise PatroniRestError('rest_client_key is set but rest_client_cert is not: both are needed')
+    try:
+        ctx = ssl.create_default_context(cafile=ca_cert)
+    except (ssl.SSLError, OSError, ValueError) as exc:
+        raise PatroniRestError('rest_ca_cert: %s does not hold a usable PEM CA certificate (%s)' % (ca_cert, exc))
+    if not validate_certs:
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+    if client_cert:
+        try:
+            ctx.load_cert_chain(client_cert, client_key)
+        except (ssl.SSLError, OSError, ValueError) as exc:
+            raise PatroniRestError('rest_client_cert/rest_client_key: cannot load %s (%s)' % (client_cert, exc))
+    return ctx
+
+
+def describe_error(url, exc):
+    """A readable reason for a socket/TLS/HTTP exception raised while calling ``url``."""
+    where = 'Patroni REST API at %s' % url
+    if isinstance(exc, ssl.SSLCertVerificationError):
+        reason = getattr(exc, 'verify_message', None) or str(exc)
+        return 'TLS verification of %s failed: %s (check rest_ca_cert)' % (where, reason)
+    if isinstance(exc, ssl.SSLError):
+        return 'TLS error talking to %s: %s' % (where, exc)
+    if isinstance(exc, socket.gaierror):
+        return '%s is unreachable: host name cannot be resolved' % where
+    if isinstance(exc, (socket.timeout, TimeoutError)):
+        return '%s is unreachable: timed out' % where
+    if isinstance(exc, ConnectionRefusedError):
+        return '%s is unreachable: connection refused' % where
+    if isinstance(exc, http.client.HTTPException):
+        return '%s gave no valid HTTP answer: %s' % (where, exc.__class__.__name__)
+    return '%s is unreachable: %s' % (where, exc)
+
+
+class PatroniRestClient(object):
+    """GETs against members' ``api_url`` (``http(s)://host:port``) with one set of TLS files and credentials."""
+
+    def __init__(self, ca_cert=None, client_cert=None, client_key=None, username=None, password=None,
+                 timeout=DEFAULT_TIMEOUT, validate_certs=True):
+        self.ca_cert, self.client_cert, self.client_key = ca_cert, client_cert, client_key
+        self.validate_certs = validate_certs
+        self.timeout = timeout or DEFAULT_TIMEOUT
+        self._auth = None
+        if username:
+            token = ('%s:%s' % (username, password or '')).encode('utf-8')
+            self._auth = 'Basic ' + base64.b64encode(token).decode('ascii')
+        self._ssl_context = None
+
+    def _context(self):
+        # Built on first https use, so that plain-http clusters need no TLS files at all.
+        if self._ssl_context is None:
+            self._ssl_context = build_ssl_context(self.ca_cert, self.client_cert, self.client_key,
+                                                  self.validate_certs)
+        return self._ssl_context
+
+    def _connection(self, api_url):
+        parts = urlsplit(api_url or '')
+        scheme = parts.scheme.lower()
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+            scheme = 'invalid'
+        if scheme not in ('http', 'https') or not parts.hostname:
+            raise PatroniRestError('invalid Patroni REST API URL %r: expected http(s)://host:port' % (api_url,),
+                                   url=api_url)
+        if scheme == 'https':
+            return http.client.HTTPSConnection(parts.hostname, port or 8008, timeout=self.timeout,
+                                               context=self._context())
+        return http.client.HTTPConnection(parts.hostname, port or 8008, timeout=self.timeout)
+
+    def get(self, api_url, path):
+        """GET ``path`` from the API at ``api_url``: the parsed JSON of a 2xx answer, else PatroniRestError.
+
+        Only the scheme, host and port of ``api_url`` are used: members advertise it with a path
+        (``http://host:8008/patroni``).
+        """
+        conn = self._connection(api_url)
+        parts = urlsplit(api_url)
+        url = '%s://%s%s' % (parts.scheme.lower(), parts.netloc.rpartition('@')[2], path)
+        headers = {'Accept': 'application/json'}
+        if self._auth:
+            headers['Authorization'] = self._auth
+        try:
+            conn.request('GET', path, headers=headers)
+            resp = conn.getresponse()
+            raw = resp.read(_MAX_BODY)
+        except (OSError, http.client.HTTPException) as exc:
+            raise PatroniRestError(describe_error(url, exc), url=url)
+        finally:
+            conn.close()
+        text = raw.decode('utf-8', 'replace')
+        if resp.status == 401:
+            raise PatroniRestError('Patroni REST API at %s refused the request (HTTP 401): check rest_username and '
+                                   'rest_password' % url, url=url, status=resp.status)
+        if not 200 <= resp.status < 300:
+            raise PatroniRestError('Patroni REST API at %s answered HTTP %d: %s' % (
+                url, resp.status, ' '.join(text.split())[:200] or resp.reason), url=url, status=resp.status)
+        try:
+            return json.loads(text)
+        except ValueError:
+            raise PatroniRestError('Patroni REST API at %s did not answer with JSON: %r' % (url, text[:80]),
+                                   url=url, status=resp.status)
+
+    def patroni(self, api_url):
+        """``GET /patroni``: the member's own view (state, role, timeline, xlog, ...)."""
+        return self.get(api_url, '/patroni')
+
+    def cluster(self, api_url):
+        """``GET /cluster``: the cluster as this member sees it."""
+        return self.get(api_url, '/cluster')
