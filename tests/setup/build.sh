@@ -30,7 +30,7 @@ tarball=${tarballs[0]}
 
 # build_ignore is easy to get wrong; a tarball with a virtualenv or
 # ansible-test's output in it would be huge and leak local state.
-if tar -tzf "$tarball" | grep -E '^(\.venv|tests/output|\.git|\.ci|\.pytest_cache)(/|$)|(^|/)__pycache__/|\.pyc$'; then
+if tar -tzf "$tarball" | grep -E '^(\.venv[^/]*|\.cache|tests/output|\.git|\.ci|\.pytest_cache)(/|$)|(^|/)__pycache__/|\.pyc$'; then
     fail "the tarball contains files that build_ignore should keep out (listed above)"
 fi
 
