@@ -47,17 +47,23 @@ def _readable_file(path, option):
     return path
 
 
-def build_ssl_context(ca_cert=None, client_cert=None, client_key=None, validate_certs=True):
-    """An SSLContext for the given files; every problem is an EtcdConfigError naming the option."""
-    ca_cert = _readable_file(ca_cert, 'ca_cert')
-    client_cert = _readable_file(client_cert, 'client_cert')
-    client_key = _readable_file(client_key, 'client_key')
+def build_ssl_context(ca_cert=None, client_cert=None, client_key=None, validate_certs=True, option_prefix=''):
+    """An SSLContext for the given files; every problem is an EtcdConfigError naming the option.
+
+    ``option_prefix`` names the options as the caller's users know them (the
+    Patroni REST client's are ``rest_ca_cert`` and so on).
+    """
+    names = dict((o, option_prefix + o) for o in ('ca_cert', 'client_cert', 'client_key'))
+    ca_cert = _readable_file(ca_cert, names['ca_cert'])
+    client_cert = _readable_file(client_cert, names['client_cert'])
+    client_key = _readable_file(client_key, names['client_key'])
     if client_key and not client_cert:
-        raise EtcdConfigError('client_key is set but client_cert is not: both are needed for a client certificate')
+        raise EtcdConfigError('%(client_key)s is set but %(client_cert)s is not: both are needed for a client '
+                              'certificate' % names)
     try:
         ctx = ssl.create_default_context(cafile=ca_cert)
     except (ssl.SSLError, OSError, ValueError) as exc:
-        raise EtcdConfigError('ca_cert: %s does not hold a usable PEM CA certificate (%s)' % (ca_cert, exc))
+        raise EtcdConfigError('%s: %s does not hold a usable PEM CA certificate (%s)' % (names['ca_cert'], ca_cert, exc))
     if not validate_certs:
         # Only for throw-away setups: without verification anyone on the path can read the password.
         ctx.check_hostname = False
@@ -66,8 +72,9 @@ def build_ssl_context(ca_cert=None, client_cert=None, client_key=None, validate_
         try:
             ctx.load_cert_chain(client_cert, client_key)
         except (ssl.SSLError, OSError, ValueError) as exc:
-            raise EtcdConfigError('client_cert/client_key: cannot load %s%s (%s): the certificate and key must be PEM '
-                                  'files that belong together' % (client_cert, ' / %s' % client_key if client_key else '', exc))
+            raise EtcdConfigError('%s/%s: cannot load %s%s (%s): the certificate and key must be PEM files that '
+                                  'belong together' % (names['client_cert'], names['client_key'], client_cert,
+                                                       ' / %s' % client_key if client_key else '', exc))
     return ctx
 
 

@@ -16,11 +16,13 @@ __metaclass__ = type
 import base64
 import http.client
 import json
-import os
 import socket
 import ssl
 
 from urllib.parse import urlsplit
+
+from .etcd_errors import EtcdConfigError
+from .etcd_transport import build_ssl_context as tls_context
 
 DEFAULT_TIMEOUT = 5.0
 # /patroni and /cluster answer with a few KiB; more means this is not Patroni.
@@ -36,37 +38,12 @@ class PatroniRestError(Exception):
         self.status = status
 
 
-def _readable_file(path, option):
-    if path is None:
-        return None
-    path = os.path.expanduser(str(path))
-    if not os.path.isfile(path):
-        raise PatroniRestError('%s: file %s does not exist' % (option, path))
-    if not os.access(path, os.R_OK):
-        raise PatroniRestError('%s: file %s is not readable by this user' % (option, path))
-    return path
-
-
 def build_ssl_context(ca_cert=None, client_cert=None, client_key=None, validate_certs=True):
     """An SSLContext for https:// API URLs; a bad file is a PatroniRestError naming the option."""
-    ca_cert = _readable_file(ca_cert, 'rest_ca_cert')
-    client_cert = _readable_file(client_cert, 'rest_client_cert')
-    client_key = _readable_file(client_key, 'rest_client_key')
-    if client_key and not client_cert:
-        raise PatroniRestError('rest_client_key is set but rest_client_cert is not: both are needed')
     try:
-        ctx = ssl.create_default_context(cafile=ca_cert)
-    except (ssl.SSLError, OSError, ValueError) as exc:
-        raise PatroniRestError('rest_ca_cert: %s does not hold a usable PEM CA certificate (%s)' % (ca_cert, exc))
-    if not validate_certs:
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    if client_cert:
-        try:
-            ctx.load_cert_chain(client_cert, client_key)
-        except (ssl.SSLError, OSError, ValueError) as exc:
-            raise PatroniRestError('rest_client_cert/rest_client_key: cannot load %s (%s)' % (client_cert, exc))
-    return ctx
+        return tls_context(ca_cert, client_cert, client_key, validate_certs, option_prefix='rest_')
+    except EtcdConfigError as exc:
+        raise PatroniRestError(str(exc))
 
 
 def describe_error(url, exc):
