@@ -119,8 +119,8 @@ def describe_connection_error(endpoint, exc, ca_cert=None):
         if endpoint.scheme == 'http':
             hint = '; if it serves TLS, use an https:// endpoint and set ca_cert'
         else:
-            hint = '; the member may be stopping, or it may require a client certificate it trusts ' \
-                   '(check client_cert and client_key)'
+            hint = '; the member may be stopping, it may require a client certificate it trusts ' \
+                   '(check client_cert and client_key), or the port serves plain HTTP (then use an http:// endpoint)'
         return EtcdUnreachable('%s closed the connection (%s)%s' % (where, exc.__class__.__name__, hint),
                                endpoint=endpoint.url, cause=exc)
     return EtcdUnreachable('%s is unreachable: %s' % (where, exc), endpoint=endpoint.url, cause=exc)
