@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: pgha.cluster contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""A tiny stdlib client for Patroni's REST API (read-only GETs such as /patroni and /cluster).
+"""A tiny stdlib client for Patroni's REST API: GETs such as /patroni and /cluster, and the unsafe
+requests (POST /switchover, PATCH /config, ...) that operate the cluster.
 
 Stdlib only (no Ansible import), like patroni_state, so that modules and the
 load balancer agent can share it. Every failure is a PatroniRestError whose
@@ -19,6 +20,8 @@ import json
 import socket
 import ssl
 
+from collections import namedtuple
+
 from urllib.parse import urlsplit
 
 from .etcd_errors import EtcdConfigError
@@ -27,6 +30,10 @@ from .etcd_transport import build_ssl_context as tls_context
 DEFAULT_TIMEOUT = 5.0
 # /patroni and /cluster answer with a few KiB; more means this is not Patroni.
 _MAX_BODY = 1024 * 1024
+
+
+# ``data`` is the parsed JSON when ``is_json``, else the text; ``text`` is always the raw text.
+PatroniAnswer = namedtuple('PatroniAnswer', ['status', 'data', 'text', 'is_json'])
 
 
 class PatroniRestError(Exception):
@@ -65,8 +72,13 @@ def describe_error(url, exc):
     return '%s is unreachable: %s' % (where, exc)
 
 
+def one_line(text, limit=200):
+    """``text`` with its white space collapsed, cut to ``limit`` characters (for messages)."""
+    return ' '.join(text.split())[:limit]
+
+
 class PatroniRestClient(object):
-    """GETs against members' ``api_url`` (``http(s)://host:port``) with one set of TLS files and credentials."""
+    """Requests to members' ``api_url`` (``http(s)://host:port``) with one set of TLS files and credentials."""
 
     def __init__(self, ca_cert=None, client_cert=None, client_key=None, username=None, password=None,
                  timeout=DEFAULT_TIMEOUT, validate_certs=True):
@@ -86,7 +98,7 @@ class PatroniRestClient(object):
                                                   self.validate_certs)
         return self._ssl_context
 
-    def _connection(self, api_url):
+    def _connection(self, api_url, timeout=None):
         parts = urlsplit(api_url or '')
         scheme = parts.scheme.lower()
         try:
@@ -98,24 +110,32 @@ class PatroniRestClient(object):
             raise PatroniRestError('invalid Patroni REST API URL %r: expected http(s)://host:port' % (api_url,),
                                    url=api_url)
         if scheme == 'https':
-            return http.client.HTTPSConnection(parts.hostname, port or 8008, timeout=self.timeout,
+            return http.client.HTTPSConnection(parts.hostname, port or 8008, timeout=timeout or self.timeout,
                                                context=self._context())
-        return http.client.HTTPConnection(parts.hostname, port or 8008, timeout=self.timeout)
+        return http.client.HTTPConnection(parts.hostname, port or 8008, timeout=timeout or self.timeout)
 
-    def get(self, api_url, path):
-        """GET ``path`` from the API at ``api_url``: the parsed JSON of a 2xx answer, else PatroniRestError.
+    def request(self, api_url, method, path, body=None, timeout=None):
+        """One request: a PatroniAnswer for any HTTP answer but 401, else PatroniRestError.
 
-        Only the scheme, host and port of ``api_url`` are used: members advertise it with a path
-        (``http://host:8008/patroni``).
+        The answer carries its text and, when it is JSON, the parsed data: Patroni answers its
+        action endpoints (``/switchover``, ``/failover``, ``/restart``...) with plain text, and callers
+        need its message whatever the status. ``body`` is sent as JSON. ``timeout`` overrides the
+        client's for calls that Patroni answers only when done (an immediate switchover waits for the
+        new leader). Only the scheme, host and port of ``api_url`` are used: members advertise it with
+        a path (``http://host:8008/patroni``). A 401 is an error here because its cause is always
+        the same: rest_username / rest_password.
         """
-        conn = self._connection(api_url)
-        parts = urlsplit(api_url)
-        url = '%s://%s%s' % (parts.scheme.lower(), parts.netloc.rpartition('@')[2], path)
+        conn = self._connection(api_url, timeout)
+        url = self.url(api_url, path)
         headers = {'Accept': 'application/json'}
+        payload = None
+        if body is not None:
+            payload = json.dumps(body).encode('utf-8')
+            headers['Content-Type'] = 'application/json'
         if self._auth:
             headers['Authorization'] = self._auth
         try:
-            conn.request('GET', path, headers=headers)
+            conn.request(method, path, body=payload, headers=headers)
             resp = conn.getresponse()
             raw = resp.read(_MAX_BODY)
         except (OSError, http.client.HTTPException) as exc:
@@ -126,14 +146,29 @@ class PatroniRestClient(object):
         if resp.status == 401:
             raise PatroniRestError('Patroni REST API at %s refused the request (HTTP 401): check rest_username and '
                                    'rest_password' % url, url=url, status=resp.status)
-        if not 200 <= resp.status < 300:
-            raise PatroniRestError('Patroni REST API at %s answered HTTP %d: %s' % (
-                url, resp.status, ' '.join(text.split())[:200] or resp.reason), url=url, status=resp.status)
         try:
-            return json.loads(text)
+            return PatroniAnswer(resp.status, json.loads(text), text, True)
         except ValueError:
-            raise PatroniRestError('Patroni REST API at %s did not answer with JSON: %r' % (url, text[:80]),
-                                   url=url, status=resp.status)
+            return PatroniAnswer(resp.status, text, text, False)
+
+    def get(self, api_url, path):
+        """GET ``path`` from the API at ``api_url``: the parsed JSON of a 2xx answer, else PatroniRestError."""
+        answer = self.request(api_url, 'GET', path)
+        url = self.url(api_url, path)
+        if not 200 <= answer.status < 300:
+            raise PatroniRestError('Patroni REST API at %s answered HTTP %d: %s' % (
+                url, answer.status, one_line(answer.text) or http.client.responses.get(answer.status, '')),
+                url=url, status=answer.status)
+        if not answer.is_json:
+            raise PatroniRestError('Patroni REST API at %s did not answer with JSON: %r' % (url, answer.text[:80]),
+                                   url=url, status=answer.status)
+        return answer.data
+
+    @staticmethod
+    def url(api_url, path):
+        """``path`` at the host and port of ``api_url``, without credentials (for messages)."""
+        parts = urlsplit(api_url)
+        return '%s://%s%s' % (parts.scheme.lower(), parts.netloc.rpartition('@')[2], path)
 
     def patroni(self, api_url):
         """``GET /patroni``: the member's own view (state, role, timeline, xlog, ...)."""

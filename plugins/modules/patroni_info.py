@@ -39,41 +39,10 @@ options:
         runs on.
     type: bool
     default: false
-  rest_ca_cert:
-    description:
-      - PEM file with the CA certificate that signed the REST API server certificates (for C(https) API URLs).
-      - When not set, the system trust store is used.
-    type: path
-  rest_client_cert:
-    description:
-      - PEM client certificate presented to the REST API (when Patroni requires one).
-    type: path
-  rest_client_key:
-    description:
-      - PEM private key of O(rest_client_cert).
-    type: path
-  rest_username:
-    description:
-      - User for HTTP basic authentication to the REST API.
-      - Patroni asks for credentials only on its unsafe endpoints, so reading needs none by default.
-    type: str
-  rest_password:
-    description:
-      - Password of O(rest_username).
-    type: str
-  rest_validate_certs:
-    description:
-      - Verify the REST API server certificates and that they name the host connected to.
-    type: bool
-    default: true
-  rest_timeout:
-    description:
-      - Seconds to wait for one member's REST API to answer.
-    type: float
-    default: 5.0
 extends_documentation_fragment:
   - pgha.cluster.etcd
   - pgha.cluster.etcd.actiongroup
+  - pgha.cluster.patroni_rest
   - ansible.builtin.action_common_attributes
 attributes:
   check_mode:
@@ -225,7 +194,8 @@ rest:
 '''
 
 from ansible_collections.pgha.cluster.plugins.module_utils.etcd_module import etcd_module, run_with_client
-from ansible_collections.pgha.cluster.plugins.module_utils.patroni_rest import PatroniRestClient, PatroniRestError
+from ansible_collections.pgha.cluster.plugins.module_utils.patroni_module import rest_argument_spec, rest_client
+from ansible_collections.pgha.cluster.plugins.module_utils.patroni_rest import PatroniRestError
 from ansible_collections.pgha.cluster.plugins.module_utils.patroni_state import cluster_prefix, parse_cluster_state
 
 
@@ -263,27 +233,17 @@ def gather(module, client, prefix):
         'members': len(state.members),
     }
     if params['rest_api']:
-        rest = PatroniRestClient(ca_cert=params['rest_ca_cert'], client_cert=params['rest_client_cert'],
-                                 client_key=params['rest_client_key'], username=params['rest_username'],
-                                 password=params['rest_password'], timeout=params['rest_timeout'],
-                                 validate_certs=params['rest_validate_certs'])
+        rest = rest_client(params)
         result['rest'] = dict((m.name, rest_entry(rest, m)) for m in state.members)
     return result
 
 
 def main():
     module = etcd_module(
-        argument_spec=dict(
+        argument_spec=rest_argument_spec(
             scope=dict(type='str', required=True),
             namespace=dict(type='str', default='/service'),
             rest_api=dict(type='bool', default=False),
-            rest_ca_cert=dict(type='path'),
-            rest_client_cert=dict(type='path'),
-            rest_client_key=dict(type='path', no_log=False),
-            rest_username=dict(type='str'),
-            rest_password=dict(type='str', no_log=True),
-            rest_validate_certs=dict(type='bool', default=True),
-            rest_timeout=dict(type='float', default=5.0),
         ),
         supports_check_mode=True,
     )
