@@ -49,7 +49,7 @@ help:
 	@echo 'make lint            ansible-lint'
 	@echo 'make build           build the collection, install it offline, check the result'
 	@echo 'make changelog-lint  antsibull-changelog lint'
-	@echo 'make molecule        Molecule scenario etcd (builds the test image first: make image)'
+	@echo 'make molecule        Molecule scenarios etcd and patroni (builds the test image first: make image)'
 	@echo 'make molecule-smoke  Molecule smoke test of the test image'
 	@echo 'make clean           remove build and test output (keeps $(VENV))'
 
@@ -81,7 +81,7 @@ $(VENV_STAMP): $(REQUIREMENTS)
 
 venv-patroni: $(PATRONI_VENV_STAMP)
 
-$(PATRONI_VENV_STAMP): requirements-patroni.txt
+$(PATRONI_VENV_STAMP): requirements-patroni.txt roles/patroni/files/requirements.txt
 	test -x $(PATRONI_VENV)/bin/python || $(PATRONI_PYTHON) -m venv $(PATRONI_VENV)
 	$(PATRONI_VENV)/bin/python -m pip install --quiet -r requirements-patroni.txt
 	@touch $@
@@ -124,7 +124,7 @@ clean:
 # Test image and Molecule.
 # ---------------------------------------------------------------------------
 
-.PHONY: image molecule molecule-smoke molecule-etcd
+.PHONY: image molecule molecule-smoke molecule-etcd molecule-patroni
 
 # The systemd test image for Molecule (docs/testing-images.md). The script
 # tags the image with a hash of its inputs and returns at once when that tag
@@ -154,6 +154,12 @@ molecule-smoke: venv image collection-link
 molecule-etcd: venv image collection-link
 	$(call molecule_test,etcd)
 
+molecule-patroni: venv image collection-link
+	$(call molecule_test,patroni)
+
 # The tier `make test` runs: the scenarios that deploy the collection's roles
-# (the smoke scenario only checks the image, which these exercise anyway).
-molecule: molecule-etcd
+# (the smoke scenario only checks the image, which these exercise anyway),
+# one after the other (they share the host's two cores).
+molecule:
+	$(MAKE) molecule-etcd
+	$(MAKE) molecule-patroni
