@@ -6,34 +6,16 @@ ANSIBLE_COLLECTIONS_PATH holding ansible_collections/pgha/cluster (the
 collection under test, for its etcd client and for ansible-playbook).
 """
 
-import atexit
 import os
-import shutil
 import sys
-import tempfile
 
 import pytest
 
+# What the scenarios share (molecule/common), then the collection under test.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'common'))
+import collection_path  # noqa: E402  pylint: disable=wrong-import-position
 
-def _make_collection_importable():
-    """Put the collection under test on sys.path as ansible_collections.pgha.cluster."""
-    for path in os.environ.get('ANSIBLE_COLLECTIONS_PATH', '').split(os.pathsep):
-        if path and os.path.isdir(os.path.join(path, 'ansible_collections', 'pgha', 'cluster')):
-            sys.path.insert(0, path)
-            return
-    # Not run through Molecule: point a temporary collection tree at this checkout
-    # (molecule/etcd/tests -> the collection root is three levels up).
-    root = tempfile.mkdtemp(prefix='pgha-collections-')
-    atexit.register(shutil.rmtree, root, True)
-    os.makedirs(os.path.join(root, 'ansible_collections', 'pgha'))
-    checkout = os.path.abspath(os.path.join(os.path.dirname(__file__), '..', '..', '..'))
-    os.symlink(checkout, os.path.join(root, 'ansible_collections', 'pgha', 'cluster'))
-    sys.path.insert(0, root)
-    os.environ['ANSIBLE_COLLECTIONS_PATH'] = os.pathsep.join(
-        p for p in (root, os.environ.get('ANSIBLE_COLLECTIONS_PATH')) if p)
-
-
-_make_collection_importable()
+collection_path.make_importable()
 
 from etcd_scenario import Scenario, required_env  # noqa: E402  pylint: disable=wrong-import-position
 

@@ -1,0 +1,124 @@
+"""What the patroni scenario's tests know about the scenario, and how they act on it.
+
+The cluster's state comes from etcd through the collection's own parser
+(patroni_state, as patroni_info reads it) with the Patroni cluster's own etcd
+user, and from each member's REST API; SQL runs in the containers with psql.
+"""
+
+import base64
+import json
+import os
+import ssl
+import time
+import urllib.error
+import urllib.request
+
+from ansible_collections.pgha.cluster.plugins.module_utils.etcd_client import EtcdClient
+from ansible_collections.pgha.cluster.plugins.module_utils.patroni_state import read_cluster_state
+from scenario_base import ScenarioBase
+
+SCOPE = 'main'
+NAMESPACE = '/service'
+API_PORT = 8008
+PG_PORT = 5432
+# The copies of the CA and keys the patroni role makes for the postgres user.
+HOST_TLS_DIR = '/etc/pgha/patroni/tls'
+
+
+class Scenario(ScenarioBase):
+    def __init__(self, inventory_file, ephemeral_dir, scenario_dir):
+        super(Scenario, self).__init__(inventory_file, ephemeral_dir, scenario_dir)
+        self.members = self.group('postgres')
+        self.etcd_members = self.group('etcd')
+        self.pki_ca_dir = self.group_vars['pki_ca_dir']
+        self.ca_cert = os.path.join(self.pki_ca_dir, 'ca.crt')
+        self.superuser_password = self.group_vars['patroni_superuser_password']
+        self.restapi_password = self.group_vars['patroni_restapi_password']
+
+    # ------------------------------------------------------------------ etcd's view
+
+    def etcd(self):
+        """An etcd client as the Patroni cluster's own user, with the patroni client certificate."""
+        base = os.path.join(self.pki_ca_dir, 'hosts', self.members[0], 'client-patroni')
+        return EtcdClient(['https://%s:2379' % self.ip(h) for h in self.etcd_members], ca_cert=self.ca_cert,
+                          client_cert=base + '.crt', client_key=base + '.key', username='patroni-%s' % SCOPE,
+                          password=self.group_vars['pgha_etcd_patroni_password'], timeout=10)
+
+    def state(self):
+        client = self.etcd()
+        try:
+            return read_cluster_state(client, NAMESPACE, SCOPE)
+        finally:
+            client.close()
+
+    def wait_healthy(self, timeout=120, leader=None):
+        """The state once one member leads and runs as primary and every other member streams from it."""
+        deadline = time.monotonic() + timeout
+        while True:
+            state = self.state()
+            problems = self.problems(state, leader)
+            if not problems:
+                return state
+            if time.monotonic() >= deadline:
+                raise AssertionError('cluster not healthy after %ss: %s' % (timeout, '; '.join(problems)))
+            time.sleep(1)
+
+    def problems(self, state, leader=None):
+        found = []
+        primary = state.primary()
+        if primary is None:
+            found.append('no running primary (leader key: %s)' % state.leader)
+        elif leader and primary.name != leader:
+            found.append('%s leads, not %s' % (primary.name, leader))
+        names = sorted(m.name for m in state.members)
+        if names != self.members:
+            found.append('members in etcd %s, expected %s' % (names, self.members))
+        streaming = sorted(m.name for m in state.replicas(include_noloadbalance=True)
+                           if m.replication_state == 'streaming')
+        expected = sorted(set(self.members) - {primary.name if primary else None})
+        if primary is not None and streaming != expected:
+            found.append('streaming replicas %s, expected %s' % (streaming, expected))
+        return found
+
+    # ------------------------------------------------------------------ REST API
+
+    def tls_context(self):
+        return ssl.create_default_context(cafile=self.ca_cert)
+
+    def api_url(self, host, path):
+        return 'https://%s:%d%s' % (self.ip(host), API_PORT, path)
+
+    def rest(self, host, path, method='GET', body=None, auth=None, context=None, timeout=10):
+        """(status, parsed JSON or text) of a REST call; ``auth`` is (user, password)."""
+        data = json.dumps(body).encode() if body is not None else None
+        req = urllib.request.Request(self.api_url(host, path), data=data, method=method)
+        if data is not None:
+            req.add_header('Content-Type', 'application/json')
+        if auth:
+            req.add_header('Authorization', 'Basic ' + base64.b64encode(('%s:%s' % auth).encode()).decode())
+        try:
+            with urllib.request.urlopen(req, context=context or self.tls_context(), timeout=timeout) as resp:
+                status, raw = resp.status, resp.read()
+        except urllib.error.HTTPError as exc:
+            status, raw = exc.code, exc.read()
+        text = raw.decode('utf-8', 'replace')
+        try:
+            return status, json.loads(text)
+        except ValueError:
+            return status, text
+
+    # ------------------------------------------------------------------ SQL
+
+    def psql(self, host, sql, conninfo=None, password=None, timeout=60):
+        """psql in ``host`` as the postgres OS user: the local socket unless ``conninfo`` says otherwise."""
+        args = ['runuser', '-u', 'postgres', '--', 'psql', '-XAt', '-v', 'ON_ERROR_STOP=1']
+        if conninfo:
+            args += ['-d', conninfo]
+        args += ['-c', sql]
+        env = {'PGPASSWORD': password} if password else None
+        return self.docker_exec(host, args, env=env, timeout=timeout)
+
+    def sql_value(self, host, sql):
+        proc = self.psql(host, sql)
+        assert proc.returncode == 0, 'psql on %s failed: %s' % (host, proc.stderr.strip())
+        return proc.stdout.strip()
