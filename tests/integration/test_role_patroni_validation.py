@@ -61,6 +61,8 @@ def test_good_settings_pass_validation(tmp_path):
     (1, {'patroni_scope': 'bad/scope'}, "patroni_scope ('bad/scope')"),
     (1, {'patroni_etcd_endpoints': ['http://127.0.0.1:2379']}, 'Patroni needs the etcd members as https://host:port'),
     (1, {'patroni_install_from': 'conda'}, 'patroni_install_from'),
+    (1, {'patroni_replication_username': 'repl user'}, 'must be three different names'),
+    (1, {'patroni_rewind_username': 'postgres'}, 'found postgres, replicator, postgres'),
 ])
 def test_bad_settings_fail_before_any_change(tmp_path, hosts, overrides, needle):
     run = _run_role(tmp_path, hosts=hosts, **overrides)

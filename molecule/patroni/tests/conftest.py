@@ -25,7 +25,7 @@ _REPORT = []
 
 # Read-only checks first; then what moves the leader, restarts or adds members; the playbook's output last.
 MODULE_ORDER = ['test_topology.py', 'test_tls.py', 'test_switchover.py', 'test_config_change.py',
-                'test_scale_out.py', 'test_no_secrets.py']
+                'test_password_change.py', 'test_service_restart.py', 'test_scale_out.py', 'test_no_secrets.py']
 
 
 @pytest.fixture(scope='session')
