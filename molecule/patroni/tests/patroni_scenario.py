@@ -109,6 +109,11 @@ class Scenario(ScenarioBase):
 
     # ------------------------------------------------------------------ SQL
 
+    def conninfo(self, host, user='postgres', sslmode='verify-full', replication=False):
+        """libpq conninfo for a connection from one member to ``host`` over the network."""
+        return ('host=%s port=%d user=%s dbname=postgres connect_timeout=10 sslmode=%s sslrootcert=%s/ca.crt%s'
+                % (self.ip(host), PG_PORT, user, sslmode, HOST_TLS_DIR, ' replication=true' if replication else ''))
+
     def psql(self, host, sql, conninfo=None, password=None, timeout=60):
         """psql in ``host`` as the postgres OS user: the local socket unless ``conninfo`` says otherwise."""
         args = ['runuser', '-u', 'postgres', '--', 'psql', '-XAt', '-v', 'ON_ERROR_STOP=1']

@@ -5,19 +5,14 @@ replication password, and the old passwords stop working. The original passwords
 import re
 import time
 
-from patroni_scenario import HOST_TLS_DIR, PG_PORT
-
 PASSWORDS = ('patroni_superuser_password', 'patroni_replication_password', 'patroni_rewind_password')
 TASK = r'TASK \[pgha\.cluster\.patroni : Set the changed passwords of Patroni\'s roles on the primary\]'
 
 
 def _login(scenario, source, target, user, password, replication=False):
     """psql from member ``source`` to ``target`` over verified TLS with a password."""
-    conninfo = ('host=%s port=%d user=%s dbname=postgres connect_timeout=10 sslmode=verify-full '
-                'sslrootcert=%s/ca.crt%s' % (scenario.ip(target), PG_PORT, user, HOST_TLS_DIR,
-                                             ' replication=true' if replication else ''))
-    return scenario.psql(source, 'IDENTIFY_SYSTEM' if replication else 'SELECT 1', conninfo=conninfo,
-                         password=password)
+    return scenario.psql(source, 'IDENTIFY_SYSTEM' if replication else 'SELECT 1',
+                         conninfo=scenario.conninfo(target, user, replication=replication), password=password)
 
 
 def _assert_logins(scenario, leader, passwords, refused=None):

@@ -9,17 +9,12 @@ import urllib.error
 import psycopg2
 import pytest
 
-from patroni_scenario import API_PORT, HOST_TLS_DIR, PG_PORT
-
-
-def _conninfo(scenario, host, sslmode):
-    return ('host=%s port=%d user=postgres dbname=postgres connect_timeout=10 sslmode=%s sslrootcert=%s/ca.crt'
-            % (scenario.ip(host), PG_PORT, sslmode, HOST_TLS_DIR))
+from patroni_scenario import API_PORT, PG_PORT
 
 
 def test_postgresql_refuses_connections_without_tls(scenario):
     target, source = scenario.members[0], scenario.members[1]
-    proc = scenario.psql(source, 'SELECT 1', conninfo=_conninfo(scenario, target, 'disable'),
+    proc = scenario.psql(source, 'SELECT 1', conninfo=scenario.conninfo(target, sslmode='disable'),
                          password=scenario.superuser_password)
     assert proc.returncode != 0
     assert 'no pg_hba.conf entry' in proc.stderr and 'no encryption' in proc.stderr, proc.stderr
@@ -28,7 +23,7 @@ def test_postgresql_refuses_connections_without_tls(scenario):
 def test_postgresql_accepts_a_member_over_verified_tls(scenario):
     target, source = scenario.members[0], scenario.members[1]
     proc = scenario.psql(source, 'SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()',
-                         conninfo=_conninfo(scenario, target, 'verify-full'), password=scenario.superuser_password)
+                         conninfo=scenario.conninfo(target), password=scenario.superuser_password)
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout.strip() == 't'
 
