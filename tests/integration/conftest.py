@@ -234,7 +234,7 @@ def demo_scope(etcd_tls):
     """The patroni-demo client, with /service/demo/ (the only prefix the demo users may touch) emptied
     before and after the test."""
     from ansible_collections.pgha.cluster.plugins.module_utils.patroni_state import cluster_prefix
-    from ours import client_for
+    from collection_client import client_for
     prefix = cluster_prefix('/service', 'demo')
     with client_for(etcd_tls, user='patroni-demo') as patroni:
         patroni.delete_prefix(prefix)

@@ -171,7 +171,7 @@ def test_client_used_before_auth_enable_logs_in_after_enable(etcd_cluster_factor
 
 
 def test_auth_status_does_not_need_valid_credentials(etcd_tls):
-    from ours import client_for
+    from collection_client import client_for
     assert client_for(etcd_tls, user="root", password="wrong-password").auth_status() is True
     assert client_for(etcd_tls, user=None).auth_status() is True
 

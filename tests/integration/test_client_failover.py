@@ -2,7 +2,7 @@
 
 import pytest
 
-from ours import client_for
+from collection_client import client_for
 
 
 def _serving_member(cluster, client):

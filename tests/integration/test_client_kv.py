@@ -10,7 +10,7 @@ from ansible_collections.pgha.cluster.plugins.module_utils.etcd_errors import (
     EtcdInvalidArgument,
     EtcdNotFound,
 )
-from ours import client_for
+from collection_client import client_for
 
 
 @pytest.fixture(params=['plain', 'tls'])

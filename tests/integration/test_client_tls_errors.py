@@ -15,7 +15,7 @@ from ansible_collections.pgha.cluster.plugins.module_utils.etcd_errors import (
     EtcdTLSError,
     EtcdUnreachable,
 )
-from ours import client_for
+from collection_client import client_for
 
 
 def _closed_port(ip='127.0.0.1'):

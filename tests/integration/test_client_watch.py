@@ -6,7 +6,7 @@ import time
 import pytest
 
 from ansible_collections.pgha.cluster.plugins.module_utils.etcd_errors import EtcdCompacted, EtcdPermissionDenied
-from ours import client_for
+from collection_client import client_for
 
 
 class Collector(object):

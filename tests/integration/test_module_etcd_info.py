@@ -8,7 +8,7 @@ import pytest
 
 from ansible_collections.pgha.cluster.plugins.module_utils.etcd_errors import EtcdError
 from module_runner import connection_args, run_module
-from ours import client_for
+from collection_client import client_for
 from playbook_runner import run_playbook
 
 ETCD_VERSION = '3.4.23'

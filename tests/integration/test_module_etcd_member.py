@@ -24,7 +24,7 @@ from ansible.module_utils.common.warnings import get_warning_messages
 from ansible_collections.pgha.cluster.plugins.module_utils.etcd_errors import EtcdError
 from etcd_harness import pick_free_ports
 from module_runner import connection_args, run_module
-from ours import client_for
+from collection_client import client_for
 from playbook_runner import run_playbook
 
 NO_STRICT_RECONFIG = ("--strict-reconfig-check=false",)

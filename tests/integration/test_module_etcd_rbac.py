@@ -14,7 +14,7 @@ from ansible.module_utils import basic
 from ansible.module_utils.common.warnings import get_warning_messages
 
 from module_runner import connection_args, run_module
-from ours import client_for
+from collection_client import client_for
 from playbook_runner import run_playbook
 
 from ansible_collections.pgha.cluster.plugins.module_utils.etcd_errors import EtcdAuthError, EtcdPermissionDenied

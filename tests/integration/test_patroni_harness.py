@@ -13,7 +13,7 @@ from ansible_collections.pgha.cluster.plugins.module_utils.patroni_state import 
     cluster_prefix,
     read_cluster_state,
 )
-from ours import client_for
+from collection_client import client_for
 
 
 def wait_for(check, timeout=15.0, interval=0.2):

@@ -17,7 +17,7 @@ from ansible_collections.pgha.cluster.plugins.module_utils.patroni_state import 
     parse_cluster_state,
     read_cluster_state,
 )
-from ours import client_for
+from collection_client import client_for
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIXTURES_DIR = os.environ.get('PGHA_FIXTURES_DIR') or os.path.join(REPO_ROOT, '..', 'shared', 'fixtures')
