@@ -8,43 +8,16 @@ commands inside a container go through ``docker exec``.
 
 import json
 import os
-import re
 import subprocess
 import sys
 import time
 
 import yaml
 
-BIN_DIR = os.path.dirname(sys.executable)
-
-_RECAP = re.compile(r'^(?P<host>\S+)\s*:\s*ok=(?P<ok>\d+)\s+changed=(?P<changed>\d+)\s+unreachable=(?P<unreachable>\d+)'
-                    r'\s+failed=(?P<failed>\d+)\s+skipped=(?P<skipped>\d+)', re.M)
-
-
-def required_env(name):
-    value = os.environ.get(name)
-    if not value:
-        raise RuntimeError('%s is not set: run these tests through `molecule verify -s etcd` (verify.yml passes it)'
-                           % name)
-    return value
-
-
-class PlaybookRun(object):
-    """The outcome of one ansible-playbook run: rc, the combined output, and the recap per host."""
-
-    def __init__(self, cmd, proc, seconds, log_file):
-        self.cmd = cmd
-        self.rc = proc.returncode
-        self.output = proc.stdout + proc.stderr
-        self.seconds = seconds
-        self.log_file = log_file
-        self.recap = {m.group('host'): {k: int(v) for k, v in m.groupdict().items() if k != 'host'}
-                      for m in _RECAP.finditer(proc.stdout)}
-
-    def tail(self, lines=60):
-        """The end of the output, for assertion messages (the whole of it is in log_file)."""
-        return 'ansible-playbook rc=%s after %.0fs, full output in %s; last lines:\n%s' % (
-            self.rc, self.seconds, self.log_file, '\n'.join(self.output.splitlines()[-lines:]))
+# Running playbooks is shared with the integration tests (tests/lib); BIN_DIR is there for the tests that run
+# other Ansible commands.
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'tests', 'lib'))
+from playbook_run import BIN_DIR, run_playbook  # noqa: E402,F401  pylint: disable=wrong-import-position,unused-import
 
 
 class ScenarioBase(object):
@@ -97,26 +70,9 @@ class ScenarioBase(object):
     def playbook(self, name, inventory=None, extra_vars=None, verbosity=0, diff=False, timeout=1200, label=None,
                  check=False):
         """ansible-playbook of the collection's playbook pgha.cluster.<name>, as a user runs it."""
-        cmd = [os.path.join(BIN_DIR, 'ansible-playbook'), '-i', inventory or self.inventory_file,
-               'pgha.cluster.%s' % name]
-        if extra_vars:
-            cmd += ['-e', json.dumps(extra_vars)]
-        if diff:
-            cmd.append('--diff')
-        if check:
-            cmd.append('--check')
-        if verbosity:
-            cmd.append('-' + 'v' * verbosity)
-        env = dict(os.environ)
-        env.setdefault('ANSIBLE_CONFIG', os.path.join(self.ephemeral_dir, 'ansible.cfg'))
-        env.update({'ANSIBLE_NOCOLOR': '1', 'ANSIBLE_FORCE_COLOR': '0', 'ANSIBLE_FORKS': '5',
-                    'ANSIBLE_RETRY_FILES_ENABLED': 'False',
-                    'PATH': BIN_DIR + os.pathsep + env.get('PATH', '')})
-        started = time.monotonic()
-        proc = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=timeout, check=False,
-                              stdin=subprocess.DEVNULL, cwd=self.ephemeral_dir)
-        seconds = time.monotonic() - started
         log_file = os.path.join(self.log_dir, '%s-%s.log' % (label or name, time.strftime('%H%M%S')))
-        with open(log_file, 'w') as handle:
-            handle.write('$ %s\n\n%s' % (' '.join(cmd), proc.stdout + proc.stderr))
-        return PlaybookRun(cmd, proc, seconds, log_file)
+        env = {'ANSIBLE_CONFIG': os.environ.get('ANSIBLE_CONFIG', os.path.join(self.ephemeral_dir, 'ansible.cfg')),
+               'ANSIBLE_FORKS': '5'}
+        return run_playbook('pgha.cluster.%s' % name, inventory or self.inventory_file, extra_vars=extra_vars,
+                            check=check, diff=diff, verbosity=verbosity, env=env, timeout=timeout,
+                            workdir=self.ephemeral_dir, log_file=log_file)
