@@ -1,9 +1,7 @@
-"""Fixtures of the etcd scenario's tests (run by verify.yml on the controller).
+"""Fixtures of the etcd scenario's tests (run by molecule/common/verify.yml on the controller).
 
-Needs, from the environment (verify.yml passes them): MOLECULE_INVENTORY_FILE,
-MOLECULE_EPHEMERAL_DIRECTORY, MOLECULE_SCENARIO_DIRECTORY, and
-ANSIBLE_COLLECTIONS_PATH holding ansible_collections/pgha/cluster (the
-collection under test, for its etcd client and for ansible-playbook).
+What the scenarios share (the scenario and report fixtures, the order of the test files, the skip outside
+Molecule, the summary) is in molecule/common/scenario_conftest.py.
 """
 
 import os
@@ -11,32 +9,16 @@ import sys
 
 import pytest
 
-# What the scenarios share (molecule/common), then the collection under test.
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'common'))
-import collection_path  # noqa: E402  pylint: disable=wrong-import-position
-
-collection_path.make_importable()
-
-from etcd_scenario import Scenario, required_env  # noqa: E402  pylint: disable=wrong-import-position
-
-REQUIRED_ENV = ('MOLECULE_INVENTORY_FILE', 'MOLECULE_EPHEMERAL_DIRECTORY', 'MOLECULE_SCENARIO_DIRECTORY')
-
-_REPORT = []
+from scenario_conftest import shared_conftest  # noqa: E402  pylint: disable=wrong-import-position
+from etcd_scenario import Scenario  # noqa: E402  pylint: disable=wrong-import-position
 
 # Cheap checks of the converged cluster first; the etcd playbook's idempotence and output last, after the
 # membership changes, so that it also covers what they left behind.
 MODULE_ORDER = ['test_cluster_health.py', 'test_tls.py', 'test_rbac.py', 'test_scaling.py', 'test_no_secrets.py']
 
-
-@pytest.fixture(scope='session')
-def scenario():
-    return Scenario(*[required_env(name) for name in REQUIRED_ENV])
-
-
-@pytest.fixture
-def report():
-    """report(line): a line for the summary at the end of the run (numbers worth keeping)."""
-    return _REPORT.append
+scenario, report, pytest_collection_modifyitems, pytest_terminal_summary = shared_conftest(
+    'etcd', Scenario, MODULE_ORDER, __file__)
 
 
 @pytest.fixture(autouse=True)
@@ -60,29 +42,3 @@ def cluster_as_found(scenario):
         scenario.wait_cluster(scenario.members, timeout=180)
         pytest.fail('the test left the cluster changed (%s); restored: %s'
                     % ('; '.join(problems), '; '.join(notes) or 'etcd started on the members'))
-
-
-def pytest_collection_modifyitems(items):
-    """Order this directory's tests by MODULE_ORDER; skip them outside Molecule. Other tests stay as they are."""
-    here = os.path.dirname(os.path.abspath(__file__)) + os.sep
-    slots = [i for i, item in enumerate(items) if str(item.fspath).startswith(here)]
-    ours = [items[i] for i in slots]
-
-    def rank(item):
-        name = item.fspath.basename
-        return MODULE_ORDER.index(name) if name in MODULE_ORDER else len(MODULE_ORDER)
-
-    ours.sort(key=rank)  # stable: the order within a file stays
-    missing = [name for name in REQUIRED_ENV if not os.environ.get(name)]
-    for i, item in zip(slots, ours):
-        if missing:
-            item.add_marker(pytest.mark.skip(reason='needs the Molecule scenario etcd (%s not set): run '
-                                                    '`molecule verify -s etcd`' % ', '.join(missing)))
-        items[i] = item
-
-
-def pytest_terminal_summary(terminalreporter):
-    if _REPORT:
-        terminalreporter.section('etcd scenario numbers')
-        for line in _REPORT:
-            terminalreporter.write_line(line)

@@ -17,7 +17,7 @@ import yaml
 
 from ansible_collections.pgha.cluster.plugins.module_utils.etcd_client import EtcdClient
 from ansible_collections.pgha.cluster.plugins.module_utils.etcd_errors import EtcdError
-from scenario_base import ScenarioBase, required_env  # noqa: F401  pylint: disable=unused-import
+from scenario_base import ScenarioBase
 
 CLIENT_PORT = 2379
 PEER_PORT = 2380
