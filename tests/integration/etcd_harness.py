@@ -105,14 +105,19 @@ _LIVE_LOCK = threading.Lock()
 _OWNED_DIRS = []  # temp dirs the harness made itself (no base_dir given)
 
 
+def kill_quietly(processes):
+    """kill() each of ``processes``, whatever fails: best effort at interpreter exit."""
+    for process in processes:
+        try:
+            process.kill()
+        except Exception:  # noqa: BLE001 - best effort at interpreter exit
+            pass
+
+
 def _kill_all_live():
     with _LIVE_LOCK:
         members = list(_LIVE_MEMBERS)
-    for m in members:
-        try:
-            m.kill()
-        except Exception:  # noqa: BLE001 - best effort at interpreter exit
-            pass
+    kill_quietly(members)
     for d in _OWNED_DIRS:
         shutil.rmtree(d, ignore_errors=True)
 
@@ -595,6 +600,16 @@ class EtcdMember:
         return "\n".join(out)
 
 
+def by_index_or_name(items, which):
+    """``items[which]`` for an index, else the item whose ``name`` is ``which`` (KeyError when none is)."""
+    if isinstance(which, str):
+        for item in items:
+            if item.name == which:
+                return item
+        raise KeyError(which)
+    return items[which]
+
+
 def _tail(path, lines):
     try:
         with open(path, "rb") as f:
@@ -729,12 +744,7 @@ class EtcdCluster:
 
     def member(self, which):
         """Member by 0-based index (``member(0).name == "etcd-1"``) or by name."""
-        if isinstance(which, str):
-            for m in self.members:
-                if m.name == which:
-                    return m
-            raise KeyError(which)
-        return self.members[which]
+        return by_index_or_name(self.members, which)
 
     # -- lifecycle ----------------------------------------------------------
 

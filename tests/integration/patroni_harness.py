@@ -130,11 +130,7 @@ def _kill_all_live():
     with _LIVE_LOCK:
         nodes = list(_LIVE_NODES)
         clusters = list(_LIVE_CLUSTERS)
-    for node in nodes:
-        try:
-            node.kill()
-        except Exception:  # noqa: BLE001 - best effort at interpreter exit
-            pass
+    etcd_harness.kill_quietly(nodes)
     for cluster in clusters:
         shutil.rmtree(cluster.base_dir, ignore_errors=True)
 
@@ -548,12 +544,7 @@ class PatroniCluster:
 
     def node(self, which):
         """Node by 0-based index or by name (``<scope>-1`` is index 0)."""
-        if isinstance(which, str):
-            for n in self.nodes:
-                if n.name == which:
-                    return n
-            raise KeyError(which)
-        return self.nodes[which]
+        return etcd_harness.by_index_or_name(self.nodes, which)
 
     # -- configuration ------------------------------------------------------
 
