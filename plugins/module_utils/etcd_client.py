@@ -27,20 +27,21 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 from .etcd_errors import (
-    AUTH_NOT_ENABLED_MESSAGE,
     EtcdAuthError,
+    EtcdAuthNotEnabled,
     EtcdConfigError,
     EtcdError,
     EtcdInvalidArgument,
     EtcdNotFound,
+    EtcdNotImplemented,
     EtcdPermissionDenied,
-    is_token_rejected,
+    EtcdTokenRejected,
+    EtcdUserNotFound,
 )
 from .etcd_transport import Transport
 from .etcd_types import (
     Alarm,
     DeleteResult,
-    EndpointStatus,
     KeyValue,
     Lease,
     LeaseInfo,
@@ -50,6 +51,7 @@ from .etcd_types import (
     as_int,
     b64,
     check_perm_type,
+    endpoint_status_from_json,
     header_revision,
     key_range,
     member_from_json,
@@ -62,6 +64,14 @@ from .etcd_types import (
 _COMPARE_OPS = {'==': 'EQUAL', '!=': 'NOT_EQUAL', '<': 'LESS', '>': 'GREATER'}
 _SORT_ORDERS = ('NONE', 'ASCEND', 'DESCEND')
 _SORT_TARGETS = ('KEY', 'VERSION', 'CREATE', 'MOD', 'VALUE')
+
+
+def _numeric_compare(target, field):
+    """A Compare constructor for a target whose value is a number (version, revisions, lease ID)."""
+    def build(cls, key, op, number):
+        return cls._make(target, field, key, op, str(int(number)))
+    build.__name__ = field
+    return classmethod(build)
 
 
 class Compare(object):
@@ -77,21 +87,10 @@ class Compare(object):
     def value(cls, key, op, value):
         return cls._make('VALUE', 'value', key, op, b64(value, 'value'))
 
-    @classmethod
-    def version(cls, key, op, version):
-        return cls._make('VERSION', 'version', key, op, str(int(version)))
-
-    @classmethod
-    def create_revision(cls, key, op, revision):
-        return cls._make('CREATE', 'create_revision', key, op, str(int(revision)))
-
-    @classmethod
-    def mod_revision(cls, key, op, revision):
-        return cls._make('MOD', 'mod_revision', key, op, str(int(revision)))
-
-    @classmethod
-    def lease(cls, key, op, lease_id):
-        return cls._make('LEASE', 'lease', key, op, str(int(lease_id)))
+    version = _numeric_compare('VERSION', 'version')
+    create_revision = _numeric_compare('CREATE', 'create_revision')
+    mod_revision = _numeric_compare('MOD', 'mod_revision')
+    lease = _numeric_compare('LEASE', 'lease')
 
 
 class Op(object):
@@ -103,24 +102,20 @@ class Op(object):
 
     @staticmethod
     def get(key, prefix=False, range_end=None, keys_only=False):
-        body = _range_body(key, prefix, range_end)
-        if keys_only:
-            body['keys_only'] = True
-        return {'request_range': body}
+        return {'request_range': _range_body(key, prefix, range_end, keys_only=keys_only)}
 
     @staticmethod
     def delete(key, prefix=False, range_end=None, prev_kv=False):
-        body = _range_body(key, prefix, range_end)
-        if prev_kv:
-            body['prev_kv'] = True
-        return {'request_delete_range': body}
+        return {'request_delete_range': _range_body(key, prefix, range_end, prev_kv=prev_kv)}
 
 
-def _range_body(key, prefix=False, range_end=None):
+def _range_body(key, prefix=False, range_end=None, **flags):
+    """The key range of a request, plus the boolean ``flags`` that are set (etcd omits false ones)."""
     kb, end = key_range(key, prefix, range_end)
     body = {'key': b64(kb)}
     if end is not None:
         body['range_end'] = b64(end)
+    body.update((name, True) for name, value in flags.items() if value)
     return body
 
 
@@ -164,10 +159,6 @@ def _txn_response(item):
     if 'response_delete_range' in item:
         return _delete_result(item['response_delete_range'])
     return item
-
-
-def _anonymous_refusal(exc):
-    return isinstance(exc, EtcdPermissionDenied) or 'user name not found' in str(exc.cause or exc)
 
 
 class EtcdClient(object):
@@ -214,12 +205,9 @@ class EtcdClient(object):
             self._token = self.authenticate()
             self._auth_enabled = True
             self.authentications += 1
-        except EtcdError as exc:
-            if AUTH_NOT_ENABLED_MESSAGE in str(exc.cause or exc):
-                self._token = None
-                self._auth_enabled = False
-                return
-            raise
+        except EtcdAuthNotEnabled:
+            self._token = None
+            self._auth_enabled = False
 
     def current_token(self):
         """The token to send (logging in first if needed); None when no credentials or auth is off."""
@@ -245,10 +233,10 @@ class EtcdClient(object):
                 raise
             # We learnt earlier that auth was off and sent no token; if it has
             # been switched on since, etcd answers as for an anonymous user.
-            if self._auth_enabled is not False or not _anonymous_refusal(exc):
+            if self._auth_enabled is not False or not isinstance(exc, (EtcdPermissionDenied, EtcdUserNotFound)):
                 raise
-        except (EtcdAuthError, EtcdInvalidArgument) as exc:
-            if not (self.username and is_token_rejected(exc)):
+        except EtcdTokenRejected:
+            if not self.username:
                 raise
         # The token expired (JWT ttl), was issued before a member change, or
         # auth was switched on after we looked: log in again, retry once.
@@ -264,17 +252,12 @@ class EtcdClient(object):
 
     def range(self, key, prefix=False, range_end=None, limit=0, revision=0, keys_only=False, count_only=False,
               serializable=False, sort_order=None, sort_target=None):
-        body = _range_body(key, prefix, range_end)
+        body = _range_body(key, prefix, range_end, keys_only=keys_only, count_only=count_only,
+                           serializable=serializable)
         if limit:
             body['limit'] = str(int(limit))
         if revision:
             body['revision'] = str(int(revision))
-        if keys_only:
-            body['keys_only'] = True
-        if count_only:
-            body['count_only'] = True
-        if serializable:
-            body['serializable'] = True
         if sort_order:
             if sort_order.upper() not in _SORT_ORDERS:
                 raise EtcdInvalidArgument('invalid sort_order %r: use one of %s' % (sort_order, ', '.join(_SORT_ORDERS)))
@@ -318,10 +301,7 @@ class EtcdClient(object):
         return _put_result(self.call('/v3/kv/put', _put_body(key, value, lease, prev_kv)))
 
     def delete(self, key, prefix=False, range_end=None, prev_kv=False):
-        body = _range_body(key, prefix, range_end)
-        if prev_kv:
-            body['prev_kv'] = True
-        return _delete_result(self.call('/v3/kv/deleterange', body))
+        return _delete_result(self.call('/v3/kv/deleterange', _range_body(key, prefix, range_end, prev_kv=prev_kv)))
 
     def delete_prefix(self, prefix, prev_kv=False):
         return self.delete(prefix, prefix=True, prev_kv=prev_kv)
@@ -426,21 +406,7 @@ class EtcdClient(object):
     def status(self, endpoint=None):
         """Status of one member: of ``endpoint`` (no failover), or of whichever endpoint answers."""
         ep = self._endpoint(endpoint)
-        reply = self.call('/v3/maintenance/status', {}, endpoint=ep)
-        header = reply.get('header') or {}
-        return EndpointStatus(
-            endpoint=ep.url if ep else None,
-            member_id=as_int(header.get('member_id')),
-            version=reply.get('version'),
-            db_size=as_int(reply.get('dbSize')),
-            db_size_in_use=as_int(reply.get('dbSizeInUse')),
-            leader=as_int(reply.get('leader')),
-            raft_index=as_int(reply.get('raftIndex')),
-            raft_term=as_int(reply.get('raftTerm')),
-            raft_applied_index=as_int(reply.get('raftAppliedIndex')),
-            is_learner=bool(reply.get('isLearner', False)),
-            errors=list(reply.get('errors') or []),
-        )
+        return endpoint_status_from_json(self.call('/v3/maintenance/status', {}, endpoint=ep), ep.url if ep else None)
 
     def endpoint_statuses(self):
         """{endpoint url: EndpointStatus or the EtcdError it raised} for every configured endpoint."""
@@ -480,19 +446,21 @@ class EtcdClient(object):
         """True when authentication is enabled on the cluster (no credentials needed to ask)."""
         try:
             return bool(self.transport.request('/v3/auth/status', {}).get('enabled', False))
-        except EtcdError as exc:
-            if exc.code != 12:  # 12 = not implemented: etcd before 3.5 has no AuthStatus call
-                raise
+        except EtcdNotImplemented:
+            pass  # etcd before 3.5 has no AuthStatus call
         # etcd 3.4: an authenticate attempt tells, whatever the credentials.
+        return self.check_password(self.username or 'pgha-auth-probe', self._password or 'pgha-auth-probe') is not None
+
+    def check_password(self, name, password):
+        """True when etcd accepts ``name``/``password``, False when it refuses them, None when authentication
+        is off (etcd then answers every login with "not enabled" and cannot tell)."""
         try:
-            self.authenticate(self.username or 'pgha-auth-probe', self._password or 'pgha-auth-probe')
+            self.authenticate(name, password)
             return True
         except EtcdAuthError:
-            return True
-        except EtcdError as exc:
-            if AUTH_NOT_ENABLED_MESSAGE in str(exc.cause or exc):
-                return False
-            raise
+            return False
+        except EtcdAuthNotEnabled:
+            return None
 
     def auth_enable(self):
         self.call('/v3/auth/enable', {})

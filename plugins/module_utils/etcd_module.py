@@ -13,7 +13,7 @@ import copy
 from ansible.module_utils.basic import AnsibleModule, env_fallback
 
 from .etcd_client import EtcdClient
-from .etcd_errors import EtcdError
+from .etcd_errors import EtcdError, reported_kind
 
 ETCD_CONNECTION_SPEC = {
     'endpoints': {'type': 'list', 'elements': 'str', 'default': ['127.0.0.1:2379'],
@@ -60,7 +60,7 @@ def client_from_params(params):
 
 def fail_on_etcd_error(module, exc, **result):
     """fail_json with the error's own message (it names endpoint and cause) and its kind."""
-    result.setdefault('error_type', type(exc).__name__)
+    result.setdefault('error_type', reported_kind(exc))
     if getattr(exc, 'endpoint', None):
         result.setdefault('endpoint', exc.endpoint)
     module.fail_json(msg=str(exc), **result)

@@ -16,7 +16,7 @@ __metaclass__ = type
 
 import collections
 
-from .etcd_errors import EtcdAuthError, EtcdPermissionDenied
+from .etcd_errors import EtcdInvalidAuthManagement, EtcdPermissionDenied, EtcdTokenRejected
 from .etcd_types import PERM_TYPES, permission_is_prefix, prefix_range_end, to_bytes
 
 # key and range_end are bytes; range_end is None for a single key. perm_type is READ, WRITE or READWRITE.
@@ -223,16 +223,6 @@ def plan_roles(current, desired, append=False):
     return RolePlan(grant, revoke, after)
 
 
-def is_not_found(exc, what):
-    """True when EtcdNotFound ``exc`` says the ``what`` ('user' or 'role') asked about does not exist.
-
-    Only trust this with credentials: a request without a token through etcd's
-    gateway on a client-cert-auth cluster is checked as the gateway's own
-    certificate name, and its "user name not found" is about that name.
-    """
-    return '%s name not found' % what in str(exc.cause or exc)
-
-
 def explain_error(exc):
     """Append what to do to an etcd error the RBAC modules commonly meet; returns ``exc``.
 
@@ -240,12 +230,10 @@ def explain_error(exc):
     log in as a root user; "invalid auth management" is etcd refusing to
     delete root, or to take role root from user root, while authentication is on.
     """
-    denied = isinstance(exc, EtcdPermissionDenied)
-    anonymous = isinstance(exc, EtcdAuthError) and 'authentication required' in exc.message
     hint = None
-    if denied or anonymous:
+    if isinstance(exc, (EtcdPermissionDenied, EtcdTokenRejected)):
         hint = ADMIN_HINT
-    elif 'invalid auth management' in str(exc.cause or exc.message):
+    elif isinstance(exc, EtcdInvalidAuthManagement):
         hint = ROOT_PROTECTED_HINT
     if hint and hint not in exc.message:
         exc.message = '%s (%s)' % (exc.message, hint)

@@ -1,8 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: pgha.cluster contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""HTTP(S) transport to etcd's JSON gateway: TLS settings, persistent connections,
-endpoint failover, and the translation of socket/TLS failures into EtcdError.
+"""HTTP(S) transport to etcd's JSON gateway: persistent connections, endpoint
+failover, and the translation of socket/TLS failures into EtcdError.
 
 Stdlib only (``http.client`` + ``ssl``) so that it runs on any managed node and
 inside the load balancer sync agent.
@@ -15,18 +15,20 @@ __metaclass__ = type
 import errno
 import http.client
 import json
-import os
 import socket
 import ssl
 import threading
 
 from .etcd_errors import (
+    STRICT_RECONFIG_REFUSALS,
     EtcdConfigError,
     EtcdTLSError,
+    EtcdTransient,
     EtcdUnreachable,
     error_from_reply,
 )
 from .etcd_types import parse_endpoints
+from .tls_context import TLSConfigError, build_ssl_context
 
 USER_AGENT = 'pgha.cluster-etcd-client'
 
@@ -34,48 +36,6 @@ USER_AGENT = 'pgha.cluster-etcd-client'
 # depending on TLS 1.2/1.3 this surfaces during the handshake or on first read.
 _CLIENT_CERT_REJECTED = ('CERTIFICATE_REQUIRED', 'BAD_CERTIFICATE', 'UNKNOWN_CA', 'CERTIFICATE_UNKNOWN',
                          'HANDSHAKE_FAILURE', 'UNSUPPORTED_CERTIFICATE')
-
-
-def _readable_file(path, option):
-    if path is None:
-        return None
-    path = os.path.expanduser(str(path))
-    if not os.path.isfile(path):
-        raise EtcdConfigError('%s: file %s does not exist' % (option, path))
-    if not os.access(path, os.R_OK):
-        raise EtcdConfigError('%s: file %s is not readable by this user' % (option, path))
-    return path
-
-
-def build_ssl_context(ca_cert=None, client_cert=None, client_key=None, validate_certs=True, option_prefix=''):
-    """An SSLContext for the given files; every problem is an EtcdConfigError naming the option.
-
-    ``option_prefix`` names the options as the caller's users know them (the
-    Patroni REST client's are ``rest_ca_cert`` and so on).
-    """
-    names = dict((o, option_prefix + o) for o in ('ca_cert', 'client_cert', 'client_key'))
-    ca_cert = _readable_file(ca_cert, names['ca_cert'])
-    client_cert = _readable_file(client_cert, names['client_cert'])
-    client_key = _readable_file(client_key, names['client_key'])
-    if client_key and not client_cert:
-        raise EtcdConfigError('%(client_key)s is set but %(client_cert)s is not: both are needed for a client '
-                              'certificate' % names)
-    try:
-        ctx = ssl.create_default_context(cafile=ca_cert)
-    except (ssl.SSLError, OSError, ValueError) as exc:
-        raise EtcdConfigError('%s: %s does not hold a usable PEM CA certificate (%s)' % (names['ca_cert'], ca_cert, exc))
-    if not validate_certs:
-        # Only for throw-away setups: without verification anyone on the path can read the password.
-        ctx.check_hostname = False
-        ctx.verify_mode = ssl.CERT_NONE
-    if client_cert:
-        try:
-            ctx.load_cert_chain(client_cert, client_key)
-        except (ssl.SSLError, OSError, ValueError) as exc:
-            raise EtcdConfigError('%s/%s: cannot load %s%s (%s): the certificate and key must be PEM files that '
-                                  'belong together' % (names['client_cert'], names['client_key'], client_cert,
-                                                       ' / %s' % client_key if client_key else '', exc))
-    return ctx
 
 
 def describe_connection_error(endpoint, exc, ca_cert=None):
@@ -129,18 +89,23 @@ def describe_connection_error(endpoint, exc, ca_cert=None):
 _CONNECTION_ERRORS = (OSError, http.client.HTTPException)
 
 
-def combine_failures(failures):
-    """One error for "every endpoint failed", keeping the most telling kind.
+def _most_telling_kind(failures):
+    """TLS failures first (configuration that retrying elsewhere will not fix), then what etcd itself answered
+    (the strict reconfiguration check before other passing refusals), then plain unreachability."""
+    for wanted in (EtcdTLSError, STRICT_RECONFIG_REFUSALS, EtcdTransient):
+        found = next((f for f in failures if isinstance(f, wanted)), None)
+        if found is not None:
+            return type(found)
+    return EtcdUnreachable
 
-    A TLS failure is a configuration problem that retrying elsewhere will not
-    fix, so it wins over plain unreachability in the reported type.
-    """
+
+def combine_failures(failures):
+    """One error for "every endpoint failed", of the most telling kind among them."""
     if len(failures) == 1:
         return failures[0]
     detail = '; '.join(str(f) for f in failures)
-    cls = EtcdTLSError if any(isinstance(f, EtcdTLSError) for f in failures) else EtcdUnreachable
-    return cls('no etcd endpoint could serve the request: %s' % detail,
-               endpoint=','.join(f.endpoint or '' for f in failures), cause=failures[-1])
+    return _most_telling_kind(failures)('no etcd endpoint could serve the request: %s' % detail,
+                                        endpoint=','.join(f.endpoint or '' for f in failures), cause=failures[-1])
 
 
 class Transport(object):
@@ -165,7 +130,10 @@ class Transport(object):
         self.keep_alive = keep_alive
         self.ssl_context = None
         if self.endpoints[0].scheme == 'https':
-            self.ssl_context = build_ssl_context(ca_cert, client_cert, client_key, validate_certs)
+            try:
+                self.ssl_context = build_ssl_context(ca_cert, client_cert, client_key, validate_certs)
+            except TLSConfigError as exc:
+                raise EtcdConfigError(str(exc))
         elif tls_wanted:
             raise EtcdConfigError('ca_cert/client_cert are set but the etcd endpoints use http://: use https:// '
                                   'endpoints or drop the certificate options')
@@ -245,7 +213,7 @@ class Transport(object):
                     if endpoint is None:
                         self._preferred = self.endpoints.index(ep)
                     return reply
-                err = reply_error(ep, status, reply, data)
+                err = error_from_reply(ep.url, status, reply, data)
                 if isinstance(err, EtcdUnreachable):
                     failures.append(err)
                     continue
@@ -258,22 +226,3 @@ def decode_reply(data):
         return json.loads(data.decode('utf-8')) if data else {}
     except ValueError:
         return None
-
-
-def reply_error(endpoint, status, reply, raw):
-    text = raw[:200].decode('utf-8', 'replace') if isinstance(raw, bytes) else ''
-    if 'CommonName of client sending a request against gateway' in text:
-        # etcd cannot hand a certificate's CN on to its gRPC side as the user, so
-        # with client-cert-auth and auth both on it refuses any CN-bearing cert.
-        return EtcdTLSError('etcd at %s refuses client certificates that carry a CommonName on its JSON gateway '
-                            '(client-cert-auth and authentication are both on): use a client certificate without a '
-                            'CN; the etcd user comes from username/password' % endpoint.url, endpoint=endpoint.url)
-    if reply is None and 'HTTP request to an HTTPS server' in text:
-        return EtcdTLSError('etcd at %s only accepts TLS: use an https:// endpoint and set ca_cert' % endpoint.url,
-                            endpoint=endpoint.url)
-    if reply is None:
-        if status == 404:
-            message = 'not found: this etcd does not serve the v3 JSON gateway path (etcd 3.4 or later is needed)'
-            return error_from_reply(endpoint.url, status, {'message': message, 'code': 12})
-        return error_from_reply(endpoint.url, status, {'message': text.strip() or 'HTTP status %d' % status})
-    return error_from_reply(endpoint.url, status, reply)

@@ -176,12 +176,8 @@ class KeyValue(object):
     __slots__ = ('key', 'value', 'create_revision', 'mod_revision', 'version', 'lease')
 
     def __init__(self, key, value=b'', create_revision=0, mod_revision=0, version=0, lease=0):
-        self.key = key
-        self.value = value
-        self.create_revision = create_revision
-        self.mod_revision = mod_revision
-        self.version = version
-        self.lease = lease
+        self.key, self.value, self.lease = key, value, lease
+        self.create_revision, self.mod_revision, self.version = create_revision, mod_revision, version
 
     @classmethod
     def from_json(cls, data):
@@ -251,6 +247,16 @@ def member_from_json(data):
         client_urls=list(data.get('clientURLs') or []),
         is_learner=bool(data.get('isLearner', False)),
     )
+
+
+def endpoint_status_from_json(reply, endpoint=None):
+    """An EndpointStatus from a /v3/maintenance/status reply of the member at ``endpoint``."""
+    fields = dict((name, as_int(reply.get(key))) for name, key in (
+        ('db_size', 'dbSize'), ('db_size_in_use', 'dbSizeInUse'), ('leader', 'leader'), ('raft_index', 'raftIndex'),
+        ('raft_term', 'raftTerm'), ('raft_applied_index', 'raftAppliedIndex')))
+    return EndpointStatus(endpoint=endpoint, member_id=as_int((reply.get('header') or {}).get('member_id')),
+                          version=reply.get('version'), is_learner=bool(reply.get('isLearner', False)),
+                          errors=list(reply.get('errors') or []), **fields)
 
 
 def permission_from_json(data):

@@ -21,8 +21,8 @@ import json
 import socket
 import time
 
-from .etcd_errors import EtcdCompacted, EtcdConnectionError, EtcdError, is_token_rejected
-from .etcd_transport import combine_failures, describe_connection_error, reply_error, USER_AGENT
+from .etcd_errors import EtcdCompacted, EtcdConnectionError, EtcdError, error_from_reply, is_token_rejected
+from .etcd_transport import combine_failures, describe_connection_error, USER_AGENT
 from .etcd_types import KeyValue, as_int, b64, key_range
 
 WatchEvent = collections.namedtuple('WatchEvent', ['type', 'kv', 'prev_kv'])
@@ -112,7 +112,7 @@ class Watch(object):
             if resp.status != 200:
                 data = resp.read()
                 conn.close()
-                raise reply_error(endpoint, resp.status, _json_or_none(data), data)
+                raise error_from_reply(endpoint.url, resp.status, _json_or_none(data), data)
         except _STREAM_ERRORS:
             conn.close()
             raise
@@ -200,13 +200,16 @@ class Watch(object):
 
     next = __next__
 
+    def _endpoint_url(self):
+        return self.client.transport.endpoints[self._ep_index].url
+
     def _handle(self, message, raw):
         endpoint = self.endpoint
         if not isinstance(message, dict):
             self._lost()  # a torn line: resume from the last delivered revision
             return None
         if 'error' in message:
-            return self._refused(reply_error(self.client.transport.endpoints[self._ep_index], 200, message, raw))
+            return self._refused(error_from_reply(self._endpoint_url(), 200, message, raw))
         result = message.get('result', message)
         header = result.get('header') or {}
         revision = as_int(header.get('revision'))
@@ -219,8 +222,7 @@ class Watch(object):
         if result.get('canceled'):
             # etcd refuses a watch (bad token, no permission) by cancelling it at creation.
             reason = result.get('cancel_reason') or 'watch canceled by the server'
-            return self._refused(reply_error(self.client.transport.endpoints[self._ep_index], 200,
-                                             {'message': reason}, raw))
+            return self._refused(error_from_reply(self._endpoint_url(), 200, {'message': reason}, raw))
         self._token_retries = 0
         if result.get('created'):
             if not self.next_revision and revision:

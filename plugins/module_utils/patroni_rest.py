@@ -24,8 +24,7 @@ from collections import namedtuple
 
 from urllib.parse import urlsplit
 
-from .etcd_errors import EtcdConfigError
-from .etcd_transport import build_ssl_context as tls_context
+from .tls_context import TLSConfigError, build_ssl_context as tls_context
 
 DEFAULT_TIMEOUT = 5.0
 # /patroni and /cluster answer with a few KiB; more means this is not Patroni.
@@ -49,7 +48,7 @@ def build_ssl_context(ca_cert=None, client_cert=None, client_key=None, validate_
     """An SSLContext for https:// API URLs; a bad file is a PatroniRestError naming the option."""
     try:
         return tls_context(ca_cert, client_cert, client_key, validate_certs, option_prefix='rest_')
-    except EtcdConfigError as exc:
+    except TLSConfigError as exc:
         raise PatroniRestError(str(exc))
 
 

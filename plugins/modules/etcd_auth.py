@@ -81,8 +81,8 @@ auth_enabled:
 
 from ansible_collections.pgha.cluster.plugins.module_utils.etcd_errors import (
     EtcdAuthError,
-    EtcdNotFound,
     EtcdPermissionDenied,
+    EtcdUserNotFound,
 )
 from ansible_collections.pgha.cluster.plugins.module_utils.etcd_module import etcd_module, run_with_client
 from ansible_collections.pgha.cluster.plugins.module_utils.etcd_rbac import ROOT
@@ -96,7 +96,7 @@ def root_problem(client):
     """Why etcd would refuse to enable authentication (no root user, or it lacks the root role); None if ready."""
     try:
         roles = client.user_get(ROOT)
-    except EtcdNotFound:
+    except EtcdUserNotFound:
         return "etcd has no user 'root' (etcd enables authentication only when user 'root' holds role 'root')"
     if ROOT not in roles:
         return "etcd's user 'root' does not hold role 'root' (etcd enables authentication only when it does)"

@@ -185,7 +185,7 @@ revoked:
   sample: []
 '''
 
-from ansible_collections.pgha.cluster.plugins.module_utils.etcd_errors import EtcdAuthError, EtcdError, EtcdNotFound
+from ansible_collections.pgha.cluster.plugins.module_utils.etcd_errors import EtcdAuthError, EtcdError, EtcdRoleNotFound
 from ansible_collections.pgha.cluster.plugins.module_utils.etcd_module import etcd_module, run_with_client
 from ansible_collections.pgha.cluster.plugins.module_utils.etcd_rbac import (
     NO_CREDENTIALS,
@@ -193,7 +193,6 @@ from ansible_collections.pgha.cluster.plugins.module_utils.etcd_rbac import (
     RbacSpecError,
     explain_error,
     from_etcd,
-    is_not_found,
     normalize_permissions,
     permissions_to_dicts,
     plan_permissions,
@@ -204,10 +203,8 @@ def read_permissions(client, name):
     """The role's permissions as PermSpecs, or None when there is no such role."""
     try:
         return [from_etcd(p) for p in client.role_get(name)]
-    except EtcdNotFound as exc:
-        if is_not_found(exc, 'role'):
-            return None
-        raise
+    except EtcdRoleNotFound:
+        return None
 
 
 def _state(current):
@@ -279,7 +276,7 @@ def main():
 
     def action(client):
         try:
-            # Without a token etcd would judge the request by a certificate name (see is_not_found).
+            # Without a token etcd would judge the request by a certificate name (see EtcdUserNotFound).
             if not client.username and client.auth_status():
                 raise EtcdAuthError('etcd at %s: %s' % (', '.join(client.endpoints), NO_CREDENTIALS))
             return ensure_role(module, client, desired)

@@ -156,17 +156,15 @@ password_changed:
 '''
 
 from ansible_collections.pgha.cluster.plugins.module_utils.etcd_errors import (
-    AUTH_NOT_ENABLED_MESSAGE,
     EtcdAuthError,
     EtcdError,
-    EtcdNotFound,
+    EtcdUserNotFound,
 )
 from ansible_collections.pgha.cluster.plugins.module_utils.etcd_module import etcd_module, run_with_client
 from ansible_collections.pgha.cluster.plugins.module_utils.etcd_rbac import (
     NO_CREDENTIALS,
     RbacSpecError,
     explain_error,
-    is_not_found,
     normalize_roles,
     plan_roles,
 )
@@ -180,28 +178,8 @@ def read_roles(client, name):
     """The user's roles, or None when there is no such user."""
     try:
         return sorted(client.user_get(name))
-    except EtcdNotFound as exc:
-        if is_not_found(exc, 'user'):
-            return None
-        raise
-
-
-def password_works(client, name, password):
-    """True when ``name`` can log in with ``password``; False when it cannot or etcd cannot tell.
-
-    etcd only checks passwords while authentication is enabled; otherwise it
-    answers every login with "authentication is not enabled", and the password
-    has to be set to be sure.
-    """
-    try:
-        client.authenticate(name, password)
-        return True
-    except EtcdAuthError:
-        return False
-    except EtcdError as exc:
-        if AUTH_NOT_ENABLED_MESSAGE in str(exc.cause or exc):
-            return False
-        raise
+    except EtcdUserNotFound:
+        return None
 
 
 def missing_roles(client, wanted):
@@ -247,8 +225,9 @@ def ensure_present(module, client, name, current, desired_roles):
     if creating:
         set_password = bool(password)
     else:
+        # While authentication is off etcd checks no password (None): set it to be sure.
         set_password = bool(password) and params['update_password'] == 'always' \
-            and not password_works(client, name, password)
+            and client.check_password(name, password) is not True
 
     result = {'changed': creating or set_password or bool(plan.grant or plan.revoke), 'user': name,
               'roles': plan.after, 'granted': plan.grant, 'revoked': plan.revoke,
@@ -301,7 +280,7 @@ def main():
 
     def action(client):
         try:
-            # Without a token etcd would judge the request by a certificate name (see is_not_found).
+            # Without a token etcd would judge the request by a certificate name (see EtcdUserNotFound).
             if not client.username and client.auth_status():
                 raise EtcdAuthError('etcd at %s: %s' % (', '.join(client.endpoints), NO_CREDENTIALS))
             current = read_roles(client, name)

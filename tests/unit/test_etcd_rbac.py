@@ -1,10 +1,12 @@
 import pytest
 
 from ansible_collections.pgha.cluster.plugins.module_utils.etcd_errors import (
-    EtcdAuthError,
+    EtcdAuthenticationFailed,
     EtcdInvalidArgument,
-    EtcdNotFound,
+    EtcdInvalidAuthManagement,
     EtcdPermissionDenied,
+    EtcdRoleNotFound,
+    EtcdTokenRejected,
 )
 from ansible_collections.pgha.cluster.plugins.module_utils.etcd_rbac import (
     ADMIN_HINT,
@@ -14,7 +16,6 @@ from ansible_collections.pgha.cluster.plugins.module_utils.etcd_rbac import (
     describe_range,
     explain_error,
     from_etcd,
-    is_not_found,
     normalize_permission,
     normalize_permissions,
     normalize_roles,
@@ -195,25 +196,19 @@ def test_normalize_roles():
 # ---------------------------------------------------------------- error hints
 
 def test_root_protection_is_explained():
-    exc = EtcdInvalidArgument('etcd at x rejected the request: invalid auth management',
-                              cause='etcdserver: invalid auth management')
+    exc = EtcdInvalidAuthManagement('etcd at x rejected the request: invalid auth management',
+                                    cause='etcdserver: invalid auth management')
     assert str(explain_error(exc)).endswith('(%s)' % ROOT_PROTECTED_HINT)
     assert 'pgha.cluster.etcd_auth' in str(exc)
     assert ROOT_PROTECTED_HINT not in str(explain_error(EtcdInvalidArgument('etcd at x: role name is empty')))
-
-
-def test_not_found_names_what_is_missing():
-    user_missing = EtcdNotFound('etcd at x: user name not found', cause='etcdserver: user name not found')
-    assert is_not_found(user_missing, 'user') and not is_not_found(user_missing, 'role')
-    assert is_not_found(EtcdNotFound('etcd at x: role name not found'), 'role')
 
 
 def test_admin_hint_only_on_permission_problems():
     denied = explain_error(EtcdPermissionDenied('etcd at x: permission denied'))
     assert str(denied) == 'etcd at x: permission denied (%s)' % ADMIN_HINT
     assert str(explain_error(denied)).count(ADMIN_HINT) == 1
-    anonymous = explain_error(EtcdAuthError('etcd at x: authentication required (user name is empty)'))
+    anonymous = explain_error(EtcdTokenRejected('etcd at x: authentication required (user name is empty)'))
     assert ADMIN_HINT in str(anonymous)
-    wrong = explain_error(EtcdAuthError('etcd at x: authentication failed: wrong username or password'))
+    wrong = explain_error(EtcdAuthenticationFailed('etcd at x: authentication failed: wrong username or password'))
     assert ADMIN_HINT not in str(wrong)
-    assert ADMIN_HINT not in str(explain_error(EtcdNotFound('etcd at x: role name not found')))
+    assert ADMIN_HINT not in str(explain_error(EtcdRoleNotFound('etcd at x: role name not found')))

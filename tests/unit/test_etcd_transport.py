@@ -7,48 +7,25 @@ import pytest
 from ansible_collections.pgha.cluster.plugins.module_utils.etcd_client import EtcdClient
 from ansible_collections.pgha.cluster.plugins.module_utils.etcd_errors import (
     EtcdConfigError,
-    EtcdServerError,
+    EtcdNoLeader,
     EtcdTLSError,
+    EtcdUnhealthyCluster,
     EtcdUnreachable,
+    error_from_reply,
 )
 from ansible_collections.pgha.cluster.plugins.module_utils.etcd_transport import (
     Transport,
-    build_ssl_context,
     combine_failures,
     describe_connection_error,
-    reply_error,
 )
 from ansible_collections.pgha.cluster.plugins.module_utils.etcd_types import parse_endpoint
 
 EP = parse_endpoint('https://etcd-1:2379')
 
 
-def test_missing_certificate_files_are_named(tmp_path):
+def test_unusable_certificate_files_are_etcd_config_errors(tmp_path):
     with pytest.raises(EtcdConfigError, match=r'ca_cert: file .*nope.pem does not exist'):
-        build_ssl_context(ca_cert=str(tmp_path / 'nope.pem'))
-    with pytest.raises(EtcdConfigError, match='client_cert: file'):
-        build_ssl_context(client_cert=str(tmp_path / 'c.pem'))
-
-
-def test_garbage_ca_file_is_reported(tmp_path):
-    bad = tmp_path / 'ca.pem'
-    bad.write_text('not a certificate')
-    with pytest.raises(EtcdConfigError, match='ca_cert: .* does not hold a usable PEM CA certificate'):
-        build_ssl_context(ca_cert=str(bad))
-
-
-def test_unloadable_client_pair_is_reported(tmp_path):
-    cert = tmp_path / 'c.pem'
-    cert.write_text('-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n')
-    with pytest.raises(EtcdConfigError, match='client_cert/client_key: cannot load'):
-        build_ssl_context(client_cert=str(cert), client_key=str(cert))
-
-
-def test_key_without_certificate(tmp_path):
-    key = tmp_path / 'k.pem'
-    key.write_text('x')
-    with pytest.raises(EtcdConfigError, match='client_key is set but client_cert is not'):
-        build_ssl_context(client_key=str(key))
+        Transport(['https://etcd-1'], ca_cert=str(tmp_path / 'nope.pem'))
 
 
 def test_plain_endpoints_without_tls_options():
@@ -122,18 +99,10 @@ def test_combined_failure_prefers_tls_and_lists_every_endpoint():
     assert combine_failures([a]) is a
 
 
-def test_plain_http_against_a_tls_port_is_explained():
-    err = reply_error(parse_endpoint('http://etcd-1'), 400, None, b'Client sent an HTTP request to an HTTPS server.\n')
-    assert isinstance(err, EtcdTLSError) and 'use an https:// endpoint' in str(err)
-
-
-def test_missing_gateway_path_is_explained():
-    err = reply_error(EP, 404, None, b'Not Found')
-    assert isinstance(err, EtcdServerError) and err.code == 12 and 'etcd 3.4 or later' in str(err)
-
-
-def test_gateway_refusal_of_cn_certificates_is_explained():
-    body = b'CommonName of client sending a request against gateway will be ignored and not used as expected\n'
-    err = reply_error(EP, 400, None, body)
-    assert isinstance(err, EtcdTLSError)
-    assert 'client certificate without a CN' in str(err) and 'https://etcd-1:2379' in str(err)
+def test_combined_failure_keeps_what_etcd_answered():
+    refused = EtcdUnreachable('etcd at http://a:1 is unreachable: connection refused', endpoint='http://a:1')
+    no_leader = error_from_reply('http://b:1', 503, {'error': 'etcdserver: no leader', 'code': 14})
+    strict = error_from_reply('http://c:1', 503, {'error': 'etcdserver: unhealthy cluster', 'code': 14})
+    assert combine_failures([refused, no_leader]).__class__ is EtcdNoLeader
+    combined = combine_failures([refused, no_leader, strict])
+    assert combined.__class__ is EtcdUnhealthyCluster and 'connection refused' in str(combined)
