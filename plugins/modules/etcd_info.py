@@ -24,6 +24,10 @@ options:
       - V(members) queries the client URLs that the members advertise; those may be unreachable from the host the
         module runs on (for example addresses of a private network). A member that has not started yet (no client
         URLs) gets an entry without an endpoint.
+      - An endpoint is healthy when its member answers its status without errors, knows a leader, and its
+        C(/health) says so; M(pgha.cluster.etcd_member) measures health the same way, where the same choice is called
+        O(pgha.cluster.etcd_member#module:health_check). The defaults differ on purpose - this module only reports,
+        so it asks the URLs it was given; etcd_member guards quorum, so it asks every member.
     type: str
     choices: [configured, members]
     default: configured
@@ -201,7 +205,9 @@ healthy:
 
 import collections
 
-from ansible_collections.pgha.cluster.plugins.module_utils.etcd_errors import EtcdError, EtcdPermissionDenied
+from ansible_collections.pgha.cluster.plugins.module_utils.etcd_errors import EtcdPermissionDenied
+from ansible_collections.pgha.cluster.plugins.module_utils.etcd_health import SOURCES, survey
+from ansible_collections.pgha.cluster.plugins.module_utils.etcd_membership import member_dict
 from ansible_collections.pgha.cluster.plugins.module_utils.etcd_module import etcd_module, run_with_client
 
 
@@ -210,55 +216,18 @@ def hex_id(member_id):
     return '%x' % member_id if member_id else None
 
 
-def member_entry(member):
-    return {'id': hex_id(member.id), 'name': member.name, 'peer_urls': list(member.peer_urls),
-            'client_urls': list(member.client_urls), 'is_learner': member.is_learner}
-
-
-def blank_endpoint(url):
-    return {'endpoint': url, 'healthy': False, 'reason': None, 'version': None, 'db_size': None,
-            'db_size_in_use': None, 'leader': None, 'raft_term': None, 'raft_index': None, 'is_learner': None,
-            'member_id': None, 'error': None}
-
-
-def endpoint_entry(client, url):
-    entry = blank_endpoint(url)
-    try:
-        status = client.status(url)
-    except EtcdError as exc:
-        # No /health call: a member that did not answer this would only make us wait twice.
-        entry.update(error=str(exc), reason='no answer: %s' % exc)
-        return entry
-    entry.update(version=status.version, db_size=status.db_size, db_size_in_use=status.db_size_in_use,
-                 leader=hex_id(status.leader), raft_term=status.raft_term, raft_index=status.raft_index,
-                 is_learner=status.is_learner, member_id=hex_id(status.member_id))
-    # etcd 3.4 lists active alarms here (e.g. "memberID:... alarm:NOSPACE"); its /health only says 503.
-    problems = '; '.join(' '.join(str(e).split()) for e in status.errors)
-    healthy, reason = client.health(url)
-    entry.update(healthy=healthy, reason=reason, error=problems or None)
-    if problems and not healthy:
-        entry['reason'] = 'the member reports: %s' % problems
-    return entry
-
-
-def status_targets(client, members, status_of):
-    """[(url, None)] to query, or [(None, member)] for members that cannot be queried."""
-    if status_of == 'configured':
-        return [(url, None) for url in client.endpoints]
-    targets = []
-    for member in members:
-        if not member.client_urls:
-            targets.append((None, member))
-        for url in member.client_urls:
-            if (url, None) not in targets:
-                targets.append((url, None))
-    return targets
-
-
-def unstarted_entry(member):
-    entry = blank_endpoint(None)
-    reason = 'member %s has not started yet: it advertises no client URLs' % hex_id(member.id)
-    entry.update(member_id=hex_id(member.id), is_learner=member.is_learner, reason=reason, error=reason)
+def endpoint_entry(probe):
+    """One element of RV(endpoints) from an etcd_health.Probe."""
+    entry = {'endpoint': probe.url, 'healthy': probe.healthy, 'reason': probe.reason, 'version': None,
+             'db_size': None, 'db_size_in_use': None, 'leader': None, 'raft_term': None, 'raft_index': None,
+             'is_learner': None, 'member_id': None, 'error': probe.error}
+    status = probe.status
+    if status is not None:
+        entry.update(version=status.version, db_size=status.db_size, db_size_in_use=status.db_size_in_use,
+                     leader=hex_id(status.leader), raft_term=status.raft_term, raft_index=status.raft_index,
+                     is_learner=status.is_learner, member_id=hex_id(status.member_id))
+    elif probe.member is not None and probe.url is None:
+        entry.update(member_id=hex_id(probe.member.id), is_learner=probe.member.is_learner)
     return entry
 
 
@@ -280,8 +249,7 @@ def gather(module, client):
     # error (naming each endpoint and why) ends the module.
     members = client.members()
     names = dict((hex_id(m.id), m.name) for m in members)
-    endpoints = [endpoint_entry(client, url) if url else unstarted_entry(member)
-                 for url, member in status_targets(client, members, module.params['status_of'])]
+    endpoints = [endpoint_entry(p) for p in survey(client, members, module.params['status_of'])]
     try:
         alarms = [{'member_id': hex_id(a.member_id), 'alarm': a.alarm} for a in client.alarms()]
     except EtcdPermissionDenied as exc:
@@ -289,7 +257,7 @@ def gather(module, client):
         alarms = None
     return {
         'changed': False,
-        'members': [member_entry(m) for m in members],
+        'members': [member_dict(m) for m in members],
         'leader': leader_of(endpoints, names),
         'endpoints': endpoints,
         'cluster_version': client.version().get('etcdcluster'),
@@ -302,7 +270,7 @@ def gather(module, client):
 def main():
     module = etcd_module(
         argument_spec=dict(
-            status_of=dict(type='str', choices=['configured', 'members'], default='configured'),
+            status_of=dict(type='str', choices=list(SOURCES), default='configured'),
         ),
         supports_check_mode=True,
     )

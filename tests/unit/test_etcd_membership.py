@@ -2,7 +2,7 @@
 
 import pytest
 
-from ansible_collections.pgha.cluster.plugins.module_utils.etcd_quorum import (
+from ansible_collections.pgha.cluster.plugins.module_utils.etcd_membership import (
     Health,
     MembershipConflict,
     canonical_peer_url,
