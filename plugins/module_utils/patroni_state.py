@@ -865,6 +865,16 @@ def parse_namespace(keys, namespace=DEFAULT_NAMESPACE):
     return dict((scope, parse_cluster_state(group, namespace, scope)) for scope, group in groups.items())
 
 
+def running_member_api_url(state, *preferred):
+    """The api_url of a running member that advertises one: the first such member of ``preferred``, else
+    the first by name; None when no running member advertises one."""
+    members = [state.member(name) for name in preferred if name] + list(state.members)
+    for member in members:
+        if member is not None and not member.invalid and member.running and member.api_url:
+            return member.api_url
+    return None
+
+
 def read_cluster_state(client, namespace, scope):
     """Read ``/<namespace>/<scope>/`` with one prefix range read (an EtcdClient) and parse it.
 

@@ -31,7 +31,9 @@ __metaclass__ = type
 import datetime
 import re
 
-from .patroni_state import ROLE_REPLICA
+from collections import namedtuple
+
+from .patroni_state import ROLE_REPLICA, running_member_api_url
 
 MODES = ('auto', 'switchover', 'failover')
 _UTC = datetime.timezone.utc
@@ -46,27 +48,12 @@ class PlanError(Exception):
         self.members = members or {}
 
 
-class Plan(object):
-    """What to do: ``action`` is switchover, failover, cancel or none.
-
-    ``body`` is the JSON to POST (None for none/cancel), ``api_url`` the REST API to send it to,
-    ``leader`` the current leader (None when there is none), ``candidate`` the member to promote (None:
-    Patroni picks), ``scheduled_at`` the normalised ISO 8601 time, ``message`` a sentence for the user.
-    """
-
-    def __init__(self, action, leader=None, candidate=None, scheduled_at=None, api_url=None, body=None,
-                 message=None):
-        self.action = action
-        self.leader = leader
-        self.candidate = candidate
-        self.scheduled_at = scheduled_at
-        self.api_url = api_url
-        self.body = body
-        self.message = message
-
-    def __repr__(self):
-        return 'Plan(%r, leader=%r, candidate=%r, scheduled_at=%r)' % (
-            self.action, self.leader, self.candidate, self.scheduled_at)
+# What to do: ``action`` is switchover, failover, cancel or none. ``body`` is the JSON to POST (None for
+# none/cancel), ``api_url`` the REST API to send it to, ``leader`` the current leader (None when there is
+# none), ``candidate`` the member to promote (None: Patroni picks), ``scheduled_at`` the normalised ISO 8601
+# time, ``message`` a sentence for the user.
+Plan = namedtuple('Plan', ['action', 'leader', 'candidate', 'scheduled_at', 'api_url', 'body', 'message'],
+                  defaults=(None,) * 6)
 
 
 # ------------------------------------------------------------------ time
@@ -159,28 +146,6 @@ def best_candidate(state, names):
     return members[0].name
 
 
-# ------------------------------------------------------------------ where to send
-
-def api_url_of(state, name):
-    member = state.member(name) if name else None
-    if member is not None and not member.invalid and member.running and member.api_url:
-        return member.api_url
-    return None
-
-
-def any_api_url(state, *preferred):
-    """The api_url of the first preferred member that runs, else of any running member, else None."""
-    for name in preferred:
-        url = api_url_of(state, name)
-        if url:
-            return url
-    for member in state.members:
-        url = api_url_of(state, member.name)
-        if url:
-            return url
-    return None
-
-
 # ------------------------------------------------------------------ plans
 
 def choose_action(state, mode):
@@ -271,7 +236,7 @@ def plan_switchover(state, candidate=None, leader=None, scheduled_at=None, mode=
     # Patroni only fails over to a named member: pick the best one when the caller did not.
     target = candidate or best_candidate(state, eligible)
     why = no_primary_reason(state) if primary is None else 'leader %s' % primary.name
-    return Plan('failover', leader=state.leader, candidate=target, api_url=any_api_url(state, target),
+    return Plan('failover', leader=state.leader, candidate=target, api_url=running_member_api_url(state, target),
                 body={'candidate': target}, message='failover to %s (%s)' % (target, why))
 
 
@@ -295,7 +260,7 @@ def plan_cancel(state):
     failover = state.failover
     if not (failover.pending and failover.scheduled_at):
         return Plan('none', leader=state.leader, message='no switchover is scheduled')
-    url = any_api_url(state, state.leader)
+    url = running_member_api_url(state, state.leader)
     if url is None:
         raise PlanError('a switchover is scheduled for %s but no running member advertises an api_url to cancel '
                         'it through' % failover.scheduled_at)

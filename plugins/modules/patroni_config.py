@@ -30,16 +30,6 @@ description:
   - Changes of PostgreSQL parameters that need a restart are applied by Patroni as C(pending_restart) on every
     member (see M(pgha.cluster.patroni_info)); this module does not restart anything.
 options:
-  scope:
-    description:
-      - Name of the Patroni cluster (Patroni's C(scope) setting).
-    type: str
-    required: true
-  namespace:
-    description:
-      - Patroni's C(namespace) setting, the etcd key prefix above the scope.
-    type: str
-    default: /service
   settings:
     description:
       - JSON merge patch for the dynamic configuration, for example a new C(loop_wait) next to a nested
@@ -54,8 +44,9 @@ options:
         any running member.
     type: str
 extends_documentation_fragment:
+  - pgha.cluster.patroni
+  - pgha.cluster.patroni.actiongroup
   - pgha.cluster.etcd
-  - pgha.cluster.etcd.actiongroup
   - pgha.cluster.patroni_rest
   - ansible.builtin.action_common_attributes
 attributes:
@@ -89,15 +80,14 @@ EXAMPLES = r'''
       postgresql:
         parameters:
           work_mem: 8MB
-    endpoints: ["https://10.0.0.1:2379"]
-    ca_cert: /etc/pgha/ca.crt
-    client_cert: /etc/pgha/admin.crt
-    client_key: /etc/pgha/admin.key
-    username: lb-main
-    password: "{{ etcd_lb_password }}"
     rest_ca_cert: /etc/pgha/ca.crt
     rest_username: patroni
     rest_password: "{{ patroni_rest_password }}"
+  environment:  # the etcd connection, as etcdctl takes it
+    ETCDCTL_ENDPOINTS: https://10.0.0.1:2379
+    ETCDCTL_CACERT: /etc/pgha/ca.crt
+    ETCDCTL_CERT: /etc/pgha/admin.crt
+    ETCDCTL_KEY: /etc/pgha/admin.key
   delegate_to: localhost
   run_once: true
 
@@ -144,17 +134,19 @@ diff:
       type: dict
 '''
 
-from ansible_collections.pgha.cluster.plugins.module_utils.etcd_module import etcd_module, run_with_client
 from ansible_collections.pgha.cluster.plugins.module_utils.patroni_config_patch import (
     changed_paths,
     merge_patch,
     patch_to_send,
     validate,
 )
-from ansible_collections.pgha.cluster.plugins.module_utils.patroni_module import rest_argument_spec, rest_client
+from ansible_collections.pgha.cluster.plugins.module_utils.patroni_module import (
+    read_state,
+    rest_client,
+    run_patroni_module,
+)
 from ansible_collections.pgha.cluster.plugins.module_utils.patroni_rest import PatroniRestError, one_line
-from ansible_collections.pgha.cluster.plugins.module_utils.patroni_state import cluster_prefix, read_cluster_state
-from ansible_collections.pgha.cluster.plugins.module_utils.patroni_switchover_plan import any_api_url
+from ansible_collections.pgha.cluster.plugins.module_utils.patroni_state import running_member_api_url
 
 # What Patroni's PATCH /config answers besides 200, and what it means for the caller.
 _STATUS_HINTS = {
@@ -164,20 +156,19 @@ _STATUS_HINTS = {
 
 
 def current_config(module, client):
-    params = module.params
-    state = read_cluster_state(client, params['namespace'], params['scope'])
+    state = read_state(module, client)
     config = state.config
     where = '%sconfig' % state.prefix
     if not config.present:
         module.fail_json(msg='%s does not exist in etcd: no Patroni cluster %r has bootstrapped there' % (
-            where, params['scope']))
+            where, state.scope))
     if config.invalid:
         module.fail_json(msg='%s cannot be used: %s' % (where, config.reason))
     return state, config.data
 
 
 def send_patch(module, state, patch):
-    url = module.params['api_url'] or any_api_url(state, state.leader)
+    url = module.params['api_url'] or running_member_api_url(state, state.leader)
     if not url:
         module.fail_json(msg='no running member of cluster %r advertises an api_url to send PATCH /config to; '
                              'set api_url' % state.scope)
@@ -226,20 +217,10 @@ def apply(module, client):
 
 
 def main():
-    module = etcd_module(
-        argument_spec=rest_argument_spec(
-            scope=dict(type='str', required=True),
-            namespace=dict(type='str', default='/service'),
-            settings=dict(type='dict'),
-            api_url=dict(type='str'),
-        ),
-        supports_check_mode=True,
-    )
-    try:
-        cluster_prefix(module.params['namespace'], module.params['scope'])
-    except ValueError as exc:
-        module.fail_json(msg=str(exc))
-    run_with_client(module, lambda client: apply(module, client))
+    run_patroni_module(apply, dict(
+        settings=dict(type='dict'),
+        api_url=dict(type='str'),
+    ))
 
 
 if __name__ == '__main__':

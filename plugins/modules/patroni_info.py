@@ -22,16 +22,6 @@ description:
     module does not fail for it.
   - A scope without any key in etcd is not an error; the module returns RV(exists=false).
 options:
-  scope:
-    description:
-      - Name of the Patroni cluster (Patroni's C(scope) setting).
-    type: str
-    required: true
-  namespace:
-    description:
-      - Patroni's C(namespace) setting, the etcd key prefix above the scope.
-    type: str
-    default: /service
   rest_api:
     description:
       - Also query each member's REST API (C(GET /patroni)) and report the answers in RV(rest).
@@ -40,8 +30,9 @@ options:
     type: bool
     default: false
 extends_documentation_fragment:
+  - pgha.cluster.patroni
+  - pgha.cluster.patroni.actiongroup
   - pgha.cluster.etcd
-  - pgha.cluster.etcd.actiongroup
   - pgha.cluster.patroni_rest
   - ansible.builtin.action_common_attributes
 attributes:
@@ -193,8 +184,7 @@ rest:
       type: dict
 '''
 
-from ansible_collections.pgha.cluster.plugins.module_utils.etcd_module import etcd_module, run_with_client
-from ansible_collections.pgha.cluster.plugins.module_utils.patroni_module import rest_argument_spec, rest_client
+from ansible_collections.pgha.cluster.plugins.module_utils.patroni_module import rest_client, run_patroni_module
 from ansible_collections.pgha.cluster.plugins.module_utils.patroni_rest import PatroniRestError
 from ansible_collections.pgha.cluster.plugins.module_utils.patroni_state import cluster_prefix, parse_cluster_state
 
@@ -216,8 +206,9 @@ def rest_entry(rest, member):
     return entry
 
 
-def gather(module, client, prefix):
+def gather(module, client):
     params = module.params
+    prefix = cluster_prefix(params['namespace'], params['scope'])
     # One read, parsed by the one parser; the raw keys also tell whether the scope exists at all
     # (an empty ClusterState cannot distinguish "no keys" from "keys that say nothing").
     keys = client.get_prefix(prefix)
@@ -239,19 +230,9 @@ def gather(module, client, prefix):
 
 
 def main():
-    module = etcd_module(
-        argument_spec=rest_argument_spec(
-            scope=dict(type='str', required=True),
-            namespace=dict(type='str', default='/service'),
-            rest_api=dict(type='bool', default=False),
-        ),
-        supports_check_mode=True,
-    )
-    try:
-        prefix = cluster_prefix(module.params['namespace'], module.params['scope'])
-    except ValueError as exc:
-        module.fail_json(msg=str(exc))
-    run_with_client(module, lambda client: gather(module, client, prefix))
+    run_patroni_module(gather, dict(
+        rest_api=dict(type='bool', default=False),
+    ))
 
 
 if __name__ == '__main__':

@@ -30,16 +30,6 @@ description:
     on any host, for example the controller with C(delegate_to). Reading etcd is enough; the etcd user needs
     no write access.
 options:
-  scope:
-    description:
-      - Name of the Patroni cluster (Patroni's C(scope) setting).
-    type: str
-    required: true
-  namespace:
-    description:
-      - Patroni's C(namespace) setting, the etcd key prefix above the scope.
-    type: str
-    default: /service
   candidate:
     description:
       - The member to promote.
@@ -86,8 +76,9 @@ options:
     type: float
     default: 120
 extends_documentation_fragment:
+  - pgha.cluster.patroni
+  - pgha.cluster.patroni.actiongroup
   - pgha.cluster.etcd
-  - pgha.cluster.etcd.actiongroup
   - pgha.cluster.patroni_rest
   - ansible.builtin.action_common_attributes
 attributes:
@@ -199,10 +190,12 @@ members:
 
 import time
 
-from ansible_collections.pgha.cluster.plugins.module_utils.etcd_module import etcd_module, run_with_client
-from ansible_collections.pgha.cluster.plugins.module_utils.patroni_module import rest_argument_spec, rest_client
+from ansible_collections.pgha.cluster.plugins.module_utils.patroni_module import (
+    read_state,
+    rest_client,
+    run_patroni_module,
+)
 from ansible_collections.pgha.cluster.plugins.module_utils.patroni_rest import PatroniRestError, one_line
-from ansible_collections.pgha.cluster.plugins.module_utils.patroni_state import cluster_prefix, read_cluster_state
 from ansible_collections.pgha.cluster.plugins.module_utils.patroni_switchover_plan import (
     PlanError,
     plan_cancel,
@@ -213,11 +206,6 @@ from ansible_collections.pgha.cluster.plugins.module_utils.patroni_switchover_pl
 POLL_INTERVAL = 0.5
 # Patroni answers an immediate switchover after polling for 2 * max(10, loop_wait) seconds at most.
 PATRONI_POLL_MARGIN = 15
-
-
-def read_state(module, client):
-    params = module.params
-    return read_cluster_state(client, params['namespace'], params['scope'])
 
 
 def summary(state):
@@ -332,25 +320,15 @@ def run(module, client):
 
 
 def main():
-    module = etcd_module(
-        argument_spec=rest_argument_spec(
-            scope=dict(type='str', required=True),
-            namespace=dict(type='str', default='/service'),
-            candidate=dict(type='str'),
-            leader=dict(type='str'),
-            scheduled_at=dict(type='str'),
-            mode=dict(type='str', default='auto', choices=['auto', 'switchover', 'failover']),
-            state=dict(type='str', default='present', choices=['present', 'absent']),
-            wait=dict(type='bool', default=True),
-            wait_timeout=dict(type='float', default=120.0),
-        ),
-        supports_check_mode=True,
-    )
-    try:
-        cluster_prefix(module.params['namespace'], module.params['scope'])
-    except ValueError as exc:
-        module.fail_json(msg=str(exc))
-    run_with_client(module, lambda client: run(module, client))
+    run_patroni_module(run, dict(
+        candidate=dict(type='str'),
+        leader=dict(type='str'),
+        scheduled_at=dict(type='str'),
+        mode=dict(type='str', default='auto', choices=['auto', 'switchover', 'failover']),
+        state=dict(type='str', default='present', choices=['present', 'absent']),
+        wait=dict(type='bool', default=True),
+        wait_timeout=dict(type='float', default=120.0),
+    ))
 
 
 if __name__ == '__main__':

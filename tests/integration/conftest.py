@@ -242,3 +242,18 @@ def demo_scope(etcd_tls):
             yield patroni
         finally:
             patroni.delete_prefix(prefix)
+
+
+@pytest.fixture(scope="module")
+def demo_cluster(etcd_tls):
+    """Two Patroni nodes of scope demo in the TLS + RBAC etcd, with the REST API's unsafe endpoints behind
+    basic auth: one cluster for a whole test file, killed after it."""
+    missing = patroni_harness.missing_requirements()
+    if missing:
+        pytest.skip("Patroni nodes cannot run here: %s" % "; ".join(missing))
+    demo = patroni_harness.PatroniCluster(etcd_tls, "demo", size=2, restapi_auth=True)
+    try:
+        demo.start()
+        yield demo
+    finally:
+        demo.cleanup()

@@ -12,21 +12,12 @@ import time
 
 import pytest
 
-import patroni_harness
 from module_runner import connection_args, run_module
 
 
 @pytest.fixture(scope='module')
-def cluster(etcd_tls):
-    missing = patroni_harness.missing_requirements()
-    if missing:
-        pytest.skip('Patroni nodes cannot run here: %s' % '; '.join(missing))
-    demo = patroni_harness.PatroniCluster(etcd_tls, 'demo', size=2, restapi_auth=True)
-    try:
-        demo.start()
-        yield demo
-    finally:
-        demo.cleanup()
+def cluster(demo_cluster):
+    return demo_cluster
 
 
 def patroni_config(cluster, check_mode=False, diff=False, **options):

@@ -1,22 +1,14 @@
-"""patroni_config_patch: the merge Patroni's PATCH /config does, the patch sent, the validation, the diff;
-and the REST options' docs against their argument spec."""
+"""patroni_config_patch: the merge Patroni's PATCH /config does, the patch sent, the validation, the diff."""
 
 import copy
 
 import pytest
-import yaml
 
-from ansible_collections.pgha.cluster.plugins.doc_fragments.patroni_rest import ModuleDocFragment
 from ansible_collections.pgha.cluster.plugins.module_utils.patroni_config_patch import (
     changed_paths,
     merge_patch,
     patch_to_send,
     validate,
-)
-from ansible_collections.pgha.cluster.plugins.module_utils.patroni_module import (
-    PATRONI_REST_SPEC,
-    rest_argument_spec,
-    rest_client,
 )
 
 # What Patroni 4.1.5 wrote as the config key of a live cluster.
@@ -159,24 +151,3 @@ def test_each_invalid_setting_is_named(config, error):
 
 def test_timing_rule_is_not_checked_on_non_integers():
     assert validate({'ttl': 'x'}) == ["ttl must be an integer, not the string 'x'"]
-
-
-# ------------------------------------------------------------------ the shared REST options
-
-def test_doc_fragment_matches_the_rest_argument_spec():
-    docs = yaml.safe_load(ModuleDocFragment.DOCUMENTATION)['options']
-    assert set(docs) == set(PATRONI_REST_SPEC)
-    for name, spec in PATRONI_REST_SPEC.items():
-        assert docs[name]['type'] == spec['type'], name
-        assert docs[name].get('default') == spec.get('default'), name
-    assert PATRONI_REST_SPEC['rest_password']['no_log'] is True
-
-
-def test_rest_argument_spec_is_a_copy_and_the_client_takes_the_params():
-    spec = rest_argument_spec(scope={'type': 'str'})
-    assert 'scope' in spec and 'rest_timeout' in spec
-    spec['rest_timeout']['default'] = 1
-    assert PATRONI_REST_SPEC['rest_timeout']['default'] == 5.0
-    client = rest_client({'rest_username': 'patroni', 'rest_password': 'pw', 'rest_timeout': 7.0,
-                          'rest_validate_certs': False})
-    assert (client.timeout, client.validate_certs, client._auth) == (7.0, False, 'Basic cGF0cm9uaTpwdw==')

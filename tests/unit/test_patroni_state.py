@@ -24,6 +24,7 @@ from ansible_collections.pgha.cluster.plugins.module_utils.patroni_state import 
     parse_member,
     parse_namespace,
     read_cluster_state,
+    running_member_api_url,
 )
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -823,3 +824,17 @@ def test_parse_member_alone():
     member = parse_member('n1', '{"role":"master","state":"running","conn_url":"postgres://n1:5432/postgres"}')
     assert (member.name, member.role, member.running, member.host, member.lease) == ('n1', 'primary', True, 'n1', None)
     assert not member.is_leader  # only the cluster parser knows who holds the leader key
+
+
+def test_running_member_api_url_prefers_the_named_members_that_run(k415):
+    state = parse(k415)
+    names = [m.name for m in state.members]
+    url = dict((m.name, m.api_url) for m in state.members)
+    assert running_member_api_url(state, names[-1]) == url[names[-1]]
+    assert running_member_api_url(state) == url[names[0]]
+    assert running_member_api_url(state, None, 'no-such-member') == url[names[0]]
+    stopped = parse(edit_member(k415, names[-1], state='stopped'))
+    assert running_member_api_url(stopped, names[-1]) == url[names[0]]
+    for name in names:
+        edit_member(k415, name, drop=('api_url',))
+    assert running_member_api_url(parse(k415), names[0]) is None

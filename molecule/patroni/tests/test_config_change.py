@@ -20,8 +20,9 @@ def test_restart_only_setting_is_rolled_out_replicas_first(scenario, report):
     assert run.rc == 0, run.tail()
     assert run.recap and all(r['failed'] == 0 for r in run.recap.values()), run.tail()
 
-    restarted = re.findall(r'TASK \[pgha\.cluster\.patroni : Restart PostgreSQL through the REST API of (\S+)\]',
-                           run.output)
+    report_line = re.search(r'PostgreSQL restarted on: ([\w.,\- ]+)', run.output)
+    assert report_line, run.tail()
+    restarted = report_line.group(1).strip().split(', ')
     assert sorted(restarted) == scenario.members, run.tail()
     assert restarted[-1] == leader, 'the primary must restart last: %s' % restarted
 
