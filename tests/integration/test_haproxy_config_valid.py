@@ -13,16 +13,10 @@
 
 import concurrent.futures
 import glob
-import http.server
-import json
 import os
 import re
 import shutil
-import socket
-import socketserver
-import ssl
 import subprocess
-import threading
 import time
 
 import pytest
@@ -31,12 +25,13 @@ from ansible_collections.pgha.cluster.plugins.module_utils.haproxy_config import
 from ansible_collections.pgha.cluster.plugins.module_utils.patroni_state import parse_cluster_state
 
 import etcd_harness
+from patroni_standin import (PRIMARY_PATHS, REPLICA_PATHS, admin, member_json, read_banner, start_api, start_banner,
+                             stat_rows, stop_process, stop_servers, wait_for)
 
 HAPROXY = '/usr/sbin/haproxy'
 HERE = os.path.dirname(os.path.abspath(__file__))
 GOLDEN_DIR = os.path.join(os.path.dirname(HERE), 'unit', 'golden', 'haproxy')
 GOLDEN_CA_DIR = '/etc/haproxy/pgha/'
-SETTLE_TIMEOUT = 15
 
 pytestmark = pytest.mark.skipif(not os.access(HAPROXY, os.X_OK),
                                 reason='%s not found (Debian package haproxy)' % HAPROXY)
@@ -110,105 +105,12 @@ def test_haproxy_accepts_golden_file(path, checked):
 
 # ------------------------------------------------------------------ a live HAProxy
 
-class _PatroniStandIn(http.server.BaseHTTPRequestHandler):
-    """Answers HAProxy's OPTIONS checks like Patroni: 200 on the paths given, else 503."""
-
-    ok_paths = ()
-
-    def do_OPTIONS(self):  # noqa: N802 (http.server's naming)
-        self.server.seen.append(self.path)
-        path = self.path.split('?', 1)[0]
-        self.send_response(200 if path in self.server.ok_paths else 503)
-        self.send_header('Content-Length', '0')
-        self.end_headers()
-
-    def log_message(self, *args):  # quiet
-        pass
-
-
-class _TlsHttpServer(socketserver.ThreadingMixIn, http.server.HTTPServer):
-    daemon_threads = True
-
-
-def start_api(cert, key, ok_paths):
-    server = _TlsHttpServer(('127.0.0.1', 0), _PatroniStandIn)
-    server.ok_paths = ok_paths
-    server.seen = []
-    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-    context.load_cert_chain(cert, key)
-    server.socket = context.wrap_socket(server.socket, server_side=True)
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
-class _Banner(socketserver.BaseRequestHandler):
-    def handle(self):
-        self.request.sendall(self.server.banner)
-
-
-class _TcpServer(socketserver.ThreadingMixIn, socketserver.TCPServer):
-    daemon_threads = True
-    allow_reuse_address = True
-
-
-def start_banner(banner):
-    """Stands in for PostgreSQL: says who it is to whoever connects."""
-    server = _TcpServer(('127.0.0.1', 0), _Banner)
-    server.banner = banner
-    threading.Thread(target=server.serve_forever, daemon=True).start()
-    return server
-
-
-def member_json(sql_port, api_port, role):
-    return json.dumps({'conn_url': 'postgres://localhost:%d/postgres' % sql_port,
-                       'api_url': 'https://localhost:%d/patroni' % api_port,
-                       'state': 'running', 'role': role, 'version': '4.1.5', 'timeline': 2,
-                       'xlog_location': 5000, 'replay_lsn': 5000, 'receive_lsn': 5000,
-                       'replication_state': 'streaming'})
-
-
-def admin(socket_path, command):
-    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
-        sock.settimeout(5)
-        sock.connect(socket_path)
-        sock.sendall(command.encode() + b'\n')
-        chunks = []
-        while True:
-            chunk = sock.recv(65536)
-            if not chunk:
-                return b''.join(chunks).decode()
-            chunks.append(chunk)
-
-
-def stat_rows(socket_path):
-    """{(proxy, server): row} from ``show stat`` (CSV)."""
-    lines = admin(socket_path, 'show stat').strip().split('\n')
-    header = lines[0].lstrip('# ').split(',')
-    return dict(((r['pxname'], r['svname']), r) for r in (dict(zip(header, line.split(','))) for line in lines[1:]))
-
-
-def read_banner(port):
-    with socket.create_connection(('127.0.0.1', port), timeout=5) as sock:
-        return sock.recv(64)
-
-
-def wait_for(predicate, what, timeout=SETTLE_TIMEOUT):
-    deadline = time.monotonic() + timeout
-    last = None
-    while time.monotonic() < deadline:
-        ok, last = predicate()
-        if ok:
-            return last
-        time.sleep(0.1)
-    pytest.fail('timed out after %ss waiting for %s; last seen: %s' % (timeout, what, last))
-
-
 @pytest.fixture
 def live(pki, tmp_path):
     """Three stand-in members (pg1 primary, pg2 replica, pg3 with a certificate of another CA) and HAProxy."""
     cert3 = pki.wrong_ca_server
-    apis = {'pg1': start_api(pki.servers['pg1'].cert, pki.servers['pg1'].key, ('/primary', '/read-only')),
-            'pg2': start_api(pki.servers['pg2'].cert, pki.servers['pg2'].key, ('/replica', '/read-only')),
+    apis = {'pg1': start_api(pki.servers['pg1'].cert, pki.servers['pg1'].key, PRIMARY_PATHS),
+            'pg2': start_api(pki.servers['pg2'].cert, pki.servers['pg2'].key, REPLICA_PATHS),
             'pg3': start_api(cert3.cert, cert3.key, ('/primary', '/replica', '/read-only'))}
     sqls = dict((name, start_banner(name.encode())) for name in apis)
     roles = {'pg1': 'primary', 'pg2': 'replica', 'pg3': 'replica'}
@@ -234,16 +136,9 @@ def live(pki, tmp_path):
         yield {'socket': settings['admin_socket'], 'primary_port': primary_port, 'replicas_port': replicas_port,
                'apis': apis, 'config': text, 'log': str(tmp_path / 'haproxy.log')}
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        stop_process(process)
         log.close()
-        for server in list(apis.values()) + list(sqls.values()):
-            server.shutdown()
-            server.server_close()
+        stop_servers(list(apis.values()) + list(sqls.values()))
 
 
 def test_live_haproxy_routes_to_the_verified_primary(live):
