@@ -62,6 +62,8 @@ LOG = logging.getLogger('pgha-lb-sync')
 CONFIG_DEFAULTS = {
     # required: {endpoints, ca_cert, client_cert, client_key, username, password or password_file, timeout}
     'etcd': None,
+    # {scope: {username, password or password_file}}: that cluster is read as its own (read-only) etcd user
+    'credentials': {},
     'namespace': DEFAULT_NAMESPACE,
     'scopes': None,  # required
     'ca_file': None,  # the CA of the Patroni REST API certificates: one path, or {scope: path}
@@ -79,6 +81,7 @@ CONFIG_DEFAULTS = {
 }
 _ETCD_OPTIONS = ('endpoints', 'ca_cert', 'client_cert', 'client_key', 'username', 'password', 'password_file',
                  'timeout', 'validate_certs')
+_CREDENTIAL_OPTIONS = ('username', 'password', 'password_file')
 _REST_OPTIONS = ('ca_cert', 'client_cert', 'client_key', 'timeout')
 # The enabled/disabled flags of servers: what the runtime API changes without a reload.
 _FLAG_COMMENT = re.compile(r'^\s*# \S+: disabled: .*\n', re.M)
@@ -115,6 +118,9 @@ def load_config(data):
             policy_key(scope)
         except ValueError as exc:
             raise AgentConfigError('config.scopes: %s' % exc)
+    _known(config['credentials'] or {}, scopes, 'config.credentials')
+    for scope, credentials in sorted((config['credentials'] or {}).items()):
+        _known(credentials, _CREDENTIAL_OPTIONS, 'config.credentials.%s' % scope)
     try:
         config['settings'] = LbSettings.from_value(config['settings'])
     except LbPolicyError as exc:
@@ -131,6 +137,29 @@ def _known(data, names, field):
     extra = sorted(set(data) - set(names))
     if extra:
         raise AgentConfigError('%s.%s: unknown field (known: %s)' % (field, extra[0], ', '.join(names)))
+
+
+def scope_etcd_options(config, scope):
+    """The etcd connection options of ``scope``: config.etcd with that scope's credentials, if any, instead."""
+    options = dict(config['etcd'])
+    credentials = (config['credentials'] or {}).get(scope)
+    if credentials:
+        for name in _CREDENTIAL_OPTIONS:
+            options.pop(name, None)
+        options.update(credentials)
+    return options
+
+
+def etcd_clients_from_config(config):
+    """{scope: EtcdClient}; scopes with the same credentials share one client."""
+    clients, by_options = {}, {}
+    for scope in config['scopes']:
+        options = scope_etcd_options(config, scope)
+        key = json.dumps(options, sort_keys=True)
+        if key not in by_options:
+            by_options[key] = etcd_client_from_config(options)
+        clients[scope] = by_options[key]
+    return clients
 
 
 def etcd_client_from_config(etcd):
@@ -222,7 +251,12 @@ class LbAgent(object):
     def __init__(self, config, client=None, rest=None, runtime=None, master=None):
         self.config = config
         self.settings = config['settings']
-        self.client = client or etcd_client_from_config(config['etcd'])
+        # One client per credential set: each cluster is read (and watched) as its own etcd user.
+        if client is not None:
+            self.clients = dict((scope, client) for scope in config['scopes'])
+        else:
+            self.clients = etcd_clients_from_config(config)
+        self.client = self.clients[config['scopes'][0]]
         rest_options = config['rest'] or {}
         self.rest = rest or PatroniRestClient(ca_cert=rest_options.get('ca_cert'),
                                               client_cert=rest_options.get('client_cert'),
@@ -277,7 +311,8 @@ class LbAgent(object):
         if self.status_server is not None:
             self.status_server.shutdown()
             self.status_server.server_close()
-        self.client.close()
+        for client in set(self.clients.values()):
+            client.close()
 
     def _spawn(self, target, *args):
         thread = threading.Thread(target=target, args=args, daemon=True)
@@ -320,8 +355,8 @@ class LbAgent(object):
         next_revision = revision + 1 if revision else 0
         delay = 0.2
         while not self._stop.is_set():
-            watch = self.client.watch(key, prefix=prefix, start_revision=next_revision,
-                                      reconnect_timeout=_WATCH_RECONNECT_S)
+            watch = self.clients[scope].watch(key, prefix=prefix, start_revision=next_revision,
+                                              reconnect_timeout=_WATCH_RECONNECT_S)
             self._watches.append(watch)
             try:
                 for response in watch:
@@ -364,7 +399,7 @@ class LbAgent(object):
         """Re-read one cluster; on any failure the last good snapshot stays."""
         keep = cluster.snapshot.policy if cluster.snapshot is not None else None
         try:
-            snapshot = read_snapshot(self.client, self.config['namespace'], cluster.scope, self.config['ca_file'],
+            snapshot = read_snapshot(self.clients[cluster.scope], self.config['namespace'], cluster.scope, self.config['ca_file'],
                                      keep_policy=keep)
         except EtcdError as exc:
             self._etcd_failed('reading %s: %s' % (cluster.scope, exc))

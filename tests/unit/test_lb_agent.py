@@ -11,10 +11,12 @@ import pytest
 from ansible_collections.pgha.cluster.plugins.module_utils.haproxy_config import render_haproxy_config
 from ansible_collections.pgha.cluster.plugins.module_utils.lb_agent import (
     AgentConfigError,
+    etcd_clients_from_config,
     flagless,
     load_config,
     routed_backends,
     runtime_actions,
+    scope_etcd_options,
 )
 from ansible_collections.pgha.cluster.plugins.module_utils.lb_policy import desired_backends
 from ansible_collections.pgha.cluster.plugins.module_utils.lb_status import Histogram, Metrics, start_status_server
@@ -113,11 +115,39 @@ def test_load_config_fills_in_defaults():
     (minimal(settings={'maxconn': 0}), 'config.settings.maxconn: must be an integer'),
     (minimal(rest={'ca': 'x'}), 'config.rest.ca: unknown field'),
     (minimal(primary_poll_interval_s=0), 'config.primary_poll_interval_s: must be a positive number'),
+    (minimal(credentials={'other': {'username': 'lb-other'}}), 'config.credentials.other: unknown field'),
+    (minimal(credentials={'main': {'user': 'lb-main'}}), 'config.credentials.main.user: unknown field'),
+    (minimal(credentials={'main': 'lb-main'}), 'config.credentials.main: must be an object'),
 ])
 def test_load_config_errors_name_the_field(config, message):
     with pytest.raises(AgentConfigError) as err:
         load_config(config)
     assert str(err.value).startswith(message), str(err.value)
+
+
+def test_each_scope_is_read_with_its_own_credentials():
+    etcd = {'endpoints': ['https://10.0.0.1:2379'], 'ca_cert': '/etc/ca.crt', 'username': 'lb-main',
+            'password': 'main-secret'}
+    config = load_config(minimal(etcd=etcd, scopes=['main', 'beta', 'gamma'], credentials={
+        'beta': {'username': 'lb-beta', 'password_file': '/etc/beta.pw'},
+        'gamma': {'username': 'lb-main', 'password': 'main-secret'}}))
+    assert scope_etcd_options(config, 'main') == etcd
+    beta = scope_etcd_options(config, 'beta')
+    assert beta == {'endpoints': etcd['endpoints'], 'ca_cert': '/etc/ca.crt', 'username': 'lb-beta',
+                    'password_file': '/etc/beta.pw'}
+
+
+def test_scopes_with_the_same_credentials_share_one_client(tmp_path):
+    password_file = tmp_path / 'beta.pw'
+    password_file.write_text('beta-secret\n')
+    etcd = {'endpoints': ['https://10.0.0.1:2379'], 'username': 'lb-main', 'password': 'main-secret'}
+    config = load_config(minimal(etcd=etcd, scopes=['main', 'beta', 'gamma'], credentials={
+        'beta': {'username': 'lb-beta', 'password_file': str(password_file)},
+        'gamma': {'username': 'lb-main', 'password': 'main-secret'}}))
+    clients = etcd_clients_from_config(config)
+    assert clients['main'] is clients['gamma'] and clients['beta'] is not clients['main']
+    assert (clients['main'].username, clients['beta'].username) == ('lb-main', 'lb-beta')
+    assert clients['beta']._password == 'beta-secret'
 
 
 # ------------------------------------------------------------------ /metrics and /status
