@@ -82,13 +82,14 @@ fi
 
 # ansible-doc loads each plugin's and role's documentation the way a user's
 # run would (doc fragments included), so broken docs fail the build here.
+# One filter file holds several filters, each documented in a YAML file of
+# its own name: those files name the filters.
 doc_checked=0
-for dir_type in modules:module inventory:inventory lookup:lookup filter:filter callback:callback; do
-    dir=${dir_type%%:*}
-    type=${dir_type#*:}
-    for f in "$installed"/plugins/"$dir"/*.py; do
+for dir_type in modules:module:py inventory:inventory:py lookup:lookup:py filter:filter:yml callback:callback:py; do
+    IFS=: read -r dir type ext <<<"$dir_type"
+    for f in "$installed"/plugins/"$dir"/*."$ext"; do
         [ -e "$f" ] || continue
-        n=$(basename "$f" .py)
+        n=$(basename "$f" ."$ext")
         [ "$n" = __init__ ] && continue
         ansible-doc -t "$type" "pgha.cluster.$n" >/dev/null
         doc_checked=$((doc_checked + 1))
