@@ -7,8 +7,10 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+from collections.abc import Mapping
+
 from ansible.errors import AnsibleFilterError
-from ansible_collections.pgha.cluster.plugins.plugin_utils.hostvars import check_hosts, first_set, vars_of
+from ansible_collections.pgha.cluster.plugins.plugin_utils.hostvars import NOT_SET, check_hosts, first_set, vars_of
 from ansible_collections.pgha.cluster.plugins.plugin_utils.jinja_order import unique
 
 
@@ -50,10 +52,116 @@ def patroni_member_host(hosts, hostvars, member_name):
     return ''
 
 
+# What each host of a play publishes about its cluster (the patroni role's tasks/cluster.yml sets it).
+CLUSTER_FACT = '__patroni_cluster_fact'
+_CLUSTER_KEYS = ('group', 'scope', 'namespace', 'name')
+
+
+def _cluster_fact(hostvars, host, filter_name):
+    fact = first_set(vars_of(hostvars, host), [CLUSTER_FACT], None)
+    if not isinstance(fact, Mapping) or any(key not in fact for key in _CLUSTER_KEYS):
+        raise AnsibleFilterError('%s: host %r has not published its cluster (%s with %s): the patroni role sets it '
+                                 'in tasks/cluster.yml' % (filter_name, host, CLUSTER_FACT, ', '.join(_CLUSTER_KEYS)))
+    return fact
+
+
+def patroni_clusters(hosts, hostvars):
+    """The Patroni clusters of ``hosts``, by the group each host published, in the order of their first host:
+    ``{group: {'scope', 'namespace', 'hosts', 'members'}}`` (scope and namespace of the group's first host)."""
+    check_hosts(hosts, 'patroni_clusters')
+    clusters = {}
+    for host in hosts:
+        fact = _cluster_fact(hostvars, host, 'patroni_clusters')
+        cluster = clusters.setdefault(fact['group'], {'scope': fact['scope'], 'namespace': fact['namespace'],
+                                                      'hosts': [], 'members': []})
+        cluster['hosts'].append(host)
+        cluster['members'].append(fact['name'])
+    return clusters
+
+
+def _describe(clusters):
+    return '; '.join('%s: %s' % (group, ', '.join(c['hosts'])) for group, c in clusters.items())
+
+
+def _duplicates(items):
+    seen, repeated = set(), []
+    for item in items:
+        if item in seen and item not in repeated:
+            repeated.append(item)
+        seen.add(item)
+    return repeated
+
+
+def patroni_layout_problems(hosts, hostvars, groups):
+    """What keeps the clusters of ``hosts`` from being run in one play, as messages (none: the layout is sound).
+
+    A cluster is the group a host names in patroni_group: every host of that group must belong to it alone, its
+    hosts share one scope and namespace and have distinct member names, and no two clusters share a scope.
+    """
+    check_hosts(hosts, 'patroni_layout_problems')
+    if not isinstance(groups, Mapping):
+        raise AnsibleFilterError('patroni_layout_problems expects Ansible\'s groups as a mapping, got %r' % (groups,))
+    clusters = patroni_clusters(hosts, hostvars)
+    problems = []
+    scope_owner = {}
+    for group, cluster in clusters.items():
+        facts = [_cluster_fact(hostvars, host, 'patroni_layout_problems') for host in cluster['hosts']]
+        places = []
+        for fact in facts:
+            place = '%s/%s' % (fact['namespace'].rstrip('/'), fact['scope'])
+            if place not in places:
+                places.append(place)
+        if len(places) > 1:
+            problems.append('The hosts of group %s form one Patroni cluster and need one patroni_scope and '
+                            'patroni_namespace, found %s.' % (group, ', '.join(
+                                '%s: %s/%s' % (h, f['namespace'].rstrip('/'), f['scope'])
+                                for h, f in zip(cluster['hosts'], facts))))
+        for scope in unique(f['scope'] for f in facts):
+            owner = scope_owner.setdefault(scope, group)
+            if owner != group:
+                problems.append('Groups %s and %s both use the Patroni scope %s: give each cluster its own '
+                                'patroni_scope (pgha_cluster_name).' % (owner, group, scope))
+        for host in groups.get(group) or []:
+            if host in cluster['hosts']:
+                continue
+            other = (_cluster_fact(hostvars, host, 'patroni_layout_problems')['group'] if host in hosts
+                     else first_set(vars_of(hostvars, host), ['patroni_group'], NOT_SET))
+            if other is not NOT_SET and other != group:
+                problems.append('%s is in group %s, the hosts of one Patroni cluster, but its patroni_group is %s: '
+                                'a host belongs to one cluster only (make each cluster a child group of postgres '
+                                'with its own patroni_group).' % (host, group, other))
+        repeated = _duplicates(f['name'] for f in facts)
+        if repeated:
+            problems.append('Members of the cluster of group %s share the member name %s: patroni_name must differ '
+                            'within a cluster.' % (group, ', '.join(repeated)))
+    return problems
+
+
+def patroni_switchover_clusters(hosts, hostvars, member_names):
+    """The groups of the clusters a switchover of this play is for: the one cluster of ``hosts``, else those with
+    a member named in ``member_names`` (candidate, leader; empty ones are ignored), else every cluster."""
+    clusters = patroni_clusters(hosts, hostvars)
+    if isinstance(member_names, str) or not isinstance(member_names, (list, tuple)):
+        raise AnsibleFilterError('patroni_switchover_clusters expects the member names as a list, got %r'
+                                 % (member_names,))
+    names = [name for name in member_names if name]
+    if len(clusters) <= 1 or not names:
+        return list(clusters)
+    return [group for group, cluster in clusters.items() if set(names) & set(cluster['members'])]
+
+
+def patroni_clusters_text(hosts, hostvars):
+    """The clusters of ``hosts`` for a message: ``group: host, host; group: host``."""
+    return _describe(patroni_clusters(hosts, hostvars))
+
+
 class FilterModule(object):
 
     def filters(self):
         return {
             'patroni_pg_hba': patroni_pg_hba,
             'patroni_member_host': patroni_member_host,
+            'patroni_clusters_text': patroni_clusters_text,
+            'patroni_layout_problems': patroni_layout_problems,
+            'patroni_switchover_clusters': patroni_switchover_clusters,
         }

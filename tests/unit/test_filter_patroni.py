@@ -4,7 +4,8 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.pgha.cluster.plugins.filter.patroni import (
-    FilterModule, patroni_member_host, patroni_pg_hba)
+    FilterModule, patroni_clusters, patroni_clusters_text, patroni_layout_problems, patroni_member_host,
+    patroni_pg_hba, patroni_switchover_clusters)
 
 USERS = dict(superuser='postgres', replication_user='replicator', ident_map='pgha-superuser')
 
@@ -97,4 +98,102 @@ def test_member_host_bad_input():
 
 
 def test_filter_names():
-    assert sorted(FilterModule().filters()) == ['patroni_member_host', 'patroni_pg_hba']
+    assert sorted(FilterModule().filters()) == [
+        'patroni_clusters_text', 'patroni_layout_problems', 'patroni_member_host',
+        'patroni_pg_hba', 'patroni_switchover_clusters']
+
+
+def _fact(group, scope=None, name=None, namespace='/service'):
+    return {'__patroni_cluster_fact': {'group': group, 'scope': scope or group, 'namespace': namespace,
+                                       'name': name}}
+
+
+def _two_clusters(**changes):
+    """pg1-pg3 in group main (scope main), pg5-pg6 in group beta (scope beta); ``changes`` replace host facts."""
+    hostvars = {h: _fact('main', name=h) for h in ('pg1', 'pg2', 'pg3')}
+    hostvars.update({h: _fact('beta', name=h) for h in ('pg5', 'pg6')})
+    hostvars.update(changes)
+    groups = {'main': ['pg1', 'pg2', 'pg3'], 'beta': ['pg5', 'pg6'], 'postgres': ['pg1', 'pg2', 'pg3', 'pg5', 'pg6']}
+    return hostvars, groups
+
+
+PLAY = ['pg1', 'pg2', 'pg3', 'pg5', 'pg6']
+
+
+def test_clusters_in_the_order_of_their_first_host():
+    hostvars, _groups = _two_clusters(pg2=_fact('main', name='db2'))
+    assert patroni_clusters(['pg5', 'pg1', 'pg6', 'pg2'], hostvars) == {
+        'beta': {'scope': 'beta', 'namespace': '/service', 'hosts': ['pg5', 'pg6'], 'members': ['pg5', 'pg6']},
+        'main': {'scope': 'main', 'namespace': '/service', 'hosts': ['pg1', 'pg2'], 'members': ['pg1', 'db2']},
+    }
+    assert patroni_clusters_text(PLAY, _two_clusters()[0]) == 'main: pg1, pg2, pg3; beta: pg5, pg6'
+
+
+def test_clusters_need_the_published_fact():
+    with pytest.raises(AnsibleFilterError, match="host 'pg1' has not published its cluster"):
+        patroni_clusters(['pg1'], {'pg1': {'patroni_group': 'main'}})
+    with pytest.raises(AnsibleFilterError, match='expects a list of inventory host names'):
+        patroni_clusters('pg1', {})
+
+
+def test_layout_of_two_clusters_is_sound():
+    hostvars, groups = _two_clusters()
+    assert patroni_layout_problems(PLAY, hostvars, groups) == []
+    # Only some hosts in the play (--limit): the others are checked by what the inventory says of them.
+    hostvars['pg3'] = {'patroni_group': 'main'}
+    hostvars['pg6'] = {}
+    assert patroni_layout_problems(['pg1', 'pg5'], hostvars, groups) == []
+
+
+@pytest.mark.parametrize('changes, groups_change, needle', [
+    ({'pg5': _fact('beta', scope='main', name='pg5'), 'pg6': _fact('beta', scope='main', name='pg6')}, {},
+     'Groups main and beta both use the Patroni scope main'),
+    ({'pg6': _fact('beta', scope='gamma', name='pg6')}, {},
+     'The hosts of group beta form one Patroni cluster and need one patroni_scope and patroni_namespace, found '
+     'pg5: /service/beta, pg6: /service/gamma.'),
+    ({'pg6': _fact('beta', name='pg6', namespace='/other/')}, {}, 'pg6: /other/beta'),
+    ({}, {'main': ['pg1', 'pg2', 'pg3', 'pg5']}, 'pg5 is in group main, the hosts of one Patroni cluster, but its '
+                                                 'patroni_group is beta'),
+    # One cluster named by the parent group: the child group's hosts are in it too.
+    ({'pg1': _fact('postgres', name='pg1'), 'pg2': _fact('postgres', name='pg2'),
+      'pg3': _fact('postgres', name='pg3')}, {}, 'pg5 is in group postgres'),
+    ({'pg2': _fact('main', name='pg1')}, {}, 'share the member name pg1'),
+])
+def test_layout_problems(changes, groups_change, needle):
+    hostvars, groups = _two_clusters(**changes)
+    groups.update(groups_change)
+    problems = patroni_layout_problems(PLAY, hostvars, groups)
+    assert any(needle in p for p in problems), problems
+
+
+def test_layout_problem_of_a_host_outside_the_play():
+    hostvars, groups = _two_clusters(pg3={'patroni_group': 'beta'})
+    assert patroni_layout_problems(['pg1', 'pg2'], hostvars, groups) == [
+        'pg3 is in group main, the hosts of one Patroni cluster, but its patroni_group is beta: a host belongs to '
+        'one cluster only (make each cluster a child group of postgres with its own patroni_group).']
+
+
+def test_layout_bad_input():
+    hostvars, _groups = _two_clusters()
+    with pytest.raises(AnsibleFilterError, match='groups as a mapping'):
+        patroni_layout_problems(PLAY, hostvars, ['main'])
+
+
+@pytest.mark.parametrize('hosts, names, expected', [
+    (PLAY, ['pg6', ''], ['beta']),          # the candidate's cluster
+    (PLAY, ['', 'pg2'], ['main']),          # the leader's
+    (PLAY, [], ['main', 'beta']),           # nothing named: every cluster (refused by the role)
+    (PLAY, ['pg2', 'pg6'], ['main', 'beta']),
+    (PLAY, ['pg9'], []),                    # nobody of the play
+    (['pg1', 'pg2'], ['pg9'], ['main']),    # one cluster: the module judges the name
+    (['pg5', 'pg6'], [], ['beta']),
+])
+def test_switchover_clusters(hosts, names, expected):
+    hostvars, _groups = _two_clusters()
+    assert patroni_switchover_clusters(hosts, hostvars, names) == expected
+
+
+def test_switchover_clusters_bad_input():
+    hostvars, _groups = _two_clusters()
+    with pytest.raises(AnsibleFilterError, match='member names as a list'):
+        patroni_switchover_clusters(PLAY, hostvars, 'pg1')
