@@ -23,7 +23,8 @@ scenario, report, pytest_collection_modifyitems, pytest_terminal_summary = share
 
 @pytest.fixture(autouse=True)
 def healthy_cluster(scenario):
-    """Every test starts from, and must leave, one running primary with every other member streaming."""
-    scenario.wait_healthy(timeout=180)
+    """Every test starts from, and must leave, in each cluster one running primary with every other member
+    streaming."""
+    scenario.wait_all_healthy(timeout=180)
     yield
-    scenario.wait_healthy(timeout=180)
+    scenario.wait_all_healthy(timeout=180)

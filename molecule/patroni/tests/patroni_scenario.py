@@ -13,41 +13,47 @@ import time
 import urllib.error
 import urllib.request
 
+import yaml
+
 from ansible_collections.pgha.cluster.plugins.module_utils.etcd_client import EtcdClient
 from ansible_collections.pgha.cluster.plugins.module_utils.patroni_state import read_cluster_state
 from scenario_base import ScenarioBase
 
-SCOPE = 'main'
 NAMESPACE = '/service'
 API_PORT = 8008
 PG_PORT = 5432
 # The copies of the CA and keys the patroni role makes for the postgres user.
 HOST_TLS_DIR = '/etc/pgha/patroni/tls'
+# The scenario's Patroni clusters: child groups of postgres, each named like its scope.
+CLUSTERS = ('main', 'beta')
 
 
-class Scenario(ScenarioBase):
-    def __init__(self, inventory_file, ephemeral_dir, scenario_dir):
-        super(Scenario, self).__init__(inventory_file, ephemeral_dir, scenario_dir)
-        self.members = self.group('postgres')
-        self.etcd_members = self.group('etcd')
-        self.pki_ca_dir = self.group_vars['pki_ca_dir']
-        self.ca_cert = os.path.join(self.pki_ca_dir, 'ca.crt')
-        self.superuser_password = self.group_vars['patroni_superuser_password']
-        self.restapi_password = self.group_vars['patroni_restapi_password']
+class Cluster(object):
+    """One Patroni cluster of the scenario: its members, its variables (group_vars/all, then its group's) and its
+    state in etcd, read as its own etcd user."""
 
-    # ------------------------------------------------------------------ etcd's view
+    def __init__(self, scenario, group):
+        self.scenario = scenario
+        self.group = group
+        self.vars = dict(scenario.group_vars)
+        self.vars.update(scenario.own_group_vars(group))
+        self.scope = self.vars['pgha_cluster_name']
+        self.members = scenario.group(group)
+        self.superuser_password = self.vars['patroni_superuser_password']
+        self.restapi_password = self.vars['patroni_restapi_password']
 
     def etcd(self):
-        """An etcd client as the Patroni cluster's own user, with the patroni client certificate."""
-        base = os.path.join(self.pki_ca_dir, 'hosts', self.members[0], 'client-patroni')
-        return EtcdClient(['https://%s:2379' % self.ip(h) for h in self.etcd_members], ca_cert=self.ca_cert,
-                          client_cert=base + '.crt', client_key=base + '.key', username='patroni-%s' % SCOPE,
-                          password=self.group_vars['pgha_etcd_patroni_password'], timeout=10)
+        """An etcd client as the cluster's own user, with the patroni client certificate."""
+        base = os.path.join(self.scenario.pki_ca_dir, 'hosts', self.members[0], 'client-patroni')
+        return EtcdClient(['https://%s:2379' % self.scenario.ip(h) for h in self.scenario.etcd_members],
+                          ca_cert=self.scenario.ca_cert, client_cert=base + '.crt', client_key=base + '.key',
+                          username='patroni-%s' % self.scope, password=self.vars['pgha_etcd_patroni_password'],
+                          timeout=10)
 
     def state(self):
         client = self.etcd()
         try:
-            return read_cluster_state(client, NAMESPACE, SCOPE)
+            return read_cluster_state(client, NAMESPACE, self.scope)
         finally:
             client.close()
 
@@ -60,7 +66,8 @@ class Scenario(ScenarioBase):
             if not problems:
                 return state
             if time.monotonic() >= deadline:
-                raise AssertionError('cluster not healthy after %ss: %s' % (timeout, '; '.join(problems)))
+                raise AssertionError('cluster %s not healthy after %ss: %s'
+                                     % (self.scope, timeout, '; '.join(problems)))
             time.sleep(1)
 
     def problems(self, state, leader=None):
@@ -79,6 +86,84 @@ class Scenario(ScenarioBase):
         if primary is not None and streaming != expected:
             found.append('streaming replicas %s, expected %s' % (streaming, expected))
         return found
+
+
+class Scenario(ScenarioBase):
+    """The scenario; what concerns one cluster only is the first cluster's (main) unless a test picks one from
+    ``clusters``."""
+
+    def __init__(self, inventory_file, ephemeral_dir, scenario_dir):
+        super(Scenario, self).__init__(inventory_file, ephemeral_dir, scenario_dir)
+        self.etcd_members = self.group('etcd')
+        self.pki_ca_dir = self.group_vars['pki_ca_dir']
+        self.ca_cert = os.path.join(self.pki_ca_dir, 'ca.crt')
+        self.clusters = {group: Cluster(self, group) for group in CLUSTERS}
+        self.main, self.beta = self.clusters['main'], self.clusters['beta']
+        self.members = self.main.members
+        self.superuser_password = self.main.superuser_password
+        self.restapi_password = self.main.restapi_password
+
+    def playbook(self, name, inventory=None, **kwargs):
+        """As ScenarioBase's, with Molecule's whole inventory directory (its `hosts` file makes the clusters'
+        groups children of postgres) unless ``inventory`` says otherwise."""
+        return super(Scenario, self).playbook(name, inventory=inventory or os.path.dirname(self.inventory_file),
+                                              **kwargs)
+
+    def own_group_vars(self, name):
+        """The variables Molecule wrote to group_vars/<name> (none: {})."""
+        path = os.path.join(os.path.dirname(self.group_vars_file), name)
+        if not os.path.isfile(path):
+            return {}
+        with open(path) as handle:
+            return yaml.safe_load(handle) or {}
+
+    def write_inventory(self, path, group_vars=None, add_hosts=None):
+        """An inventory like Molecule's, written to ``path`` with every group's variables inline:
+        ``group_vars`` ({group: {name: value}}) replaces variables of a cluster's group, ``add_hosts``
+        ({group: [host]}) adds hosts to a cluster's group."""
+        group_vars, add_hosts = group_vars or {}, add_hosts or {}
+        clusters = {}
+        for group, cluster in self.clusters.items():
+            variables = self.own_group_vars(group)
+            variables.update(group_vars.get(group, {}))
+            clusters[group] = {'hosts': {h: None for h in cluster.members + list(add_hosts.get(group, []))},
+                               'vars': variables}
+        inventory = {'all': {
+            'hosts': {h: dict(v) for h, v in self.host_vars.items()},
+            'vars': self.group_vars,
+            'children': {
+                'etcd': {'hosts': {h: None for h in self.etcd_members}, 'vars': self.own_group_vars('etcd')},
+                'postgres': {'children': clusters},
+            },
+        }}
+        with open(str(path), 'w') as handle:
+            yaml.safe_dump(inventory, handle, sort_keys=False)
+        return str(path)
+
+    # ------------------------------------------------------------------ the first cluster's state
+
+    def state(self):
+        return self.main.state()
+
+    def wait_healthy(self, timeout=120, leader=None):
+        return self.main.wait_healthy(timeout=timeout, leader=leader)
+
+    def wait_all_healthy(self, timeout=120):
+        """Every cluster healthy: {group: state}."""
+        return {group: cluster.wait_healthy(timeout=timeout) for group, cluster in self.clusters.items()}
+
+    def journal_since(self, host, since, until=None, unit='patroni.service'):
+        """The journal of ``unit`` on ``host`` between two `date +%s` times of the containers."""
+        args = ['journalctl', '--no-pager', '-o', 'cat', '-u', unit, '--since', '@%d' % since]
+        if until is not None:
+            args += ['--until', '@%d' % until]
+        proc = self.docker_exec(host, args)
+        assert proc.returncode == 0, proc.stderr
+        return proc.stdout
+
+    def now(self):
+        """The containers' clock (the host's), in seconds."""
+        return int(self.docker_exec(self.members[0], ['date', '+%s']).stdout.strip())
 
     # ------------------------------------------------------------------ REST API
 

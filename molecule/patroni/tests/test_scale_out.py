@@ -1,28 +1,11 @@
-"""A host added to group postgres becomes a streaming replica when the patroni playbook runs again;
-the other members let it in (pg_hba) and keep their leader. pg4 is no etcd member: Patroni on it
-reaches etcd on the other hosts."""
+"""A host added to a cluster's group (a child group of postgres) becomes a streaming replica when the
+patroni playbook runs again; the other members let it in (pg_hba) and keep their leader. pg4 is no etcd
+member: Patroni on it reaches etcd on the other hosts."""
 
 import time
 import uuid
 
-import yaml
-
 SPARE = 'pg4'
-
-
-def _inventory_with(scenario, path, extra_members):
-    """Molecule's inventory with ``extra_members`` moved into group postgres."""
-    inventory = {'all': {
-        'hosts': {h: dict(v) for h, v in scenario.host_vars.items()},
-        'vars': scenario.group_vars,
-        'children': {
-            'etcd': {'hosts': {h: None for h in scenario.etcd_members}},
-            'postgres': {'hosts': {h: None for h in scenario.members + list(extra_members)}},
-        },
-    }}
-    with open(str(path), 'w') as handle:
-        yaml.safe_dump(inventory, handle, sort_keys=False)
-    return str(path)
 
 
 def _wait_member_gone(scenario, name, timeout=90):
@@ -39,7 +22,7 @@ def test_new_host_in_the_group_joins_as_a_streaming_replica(scenario, tmp_path, 
                                'written timestamptz DEFAULT now())')
     scenario.sql_value(leader, "INSERT INTO verify_rows (token) VALUES ('%s')" % token)
 
-    inventory = _inventory_with(scenario, tmp_path / 'inventory.yml', [SPARE])
+    inventory = scenario.write_inventory(tmp_path / 'inventory.yml', add_hosts={scenario.main.group: [SPARE]})
     try:
         run = scenario.playbook('patroni', inventory=inventory, label='add-%s' % SPARE)
         assert run.rc == 0, run.tail()

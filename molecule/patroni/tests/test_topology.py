@@ -1,5 +1,6 @@
 """One leader, two replicas streaming from it, data written on the leader read on both replicas, and
-the cluster as patroni_info reads it from etcd matching what each member's REST API says."""
+the cluster as patroni_info reads it from etcd matching what each member's REST API says. The second
+cluster, formed by the same playbook run on the same etcd, has its own leader and replica."""
 
 import json
 import os
@@ -22,6 +23,24 @@ def test_one_primary_and_two_streaming_replicas(scenario):
     rows = scenario.sql_value(primary, "SELECT application_name || ' ' || state FROM pg_stat_replication "
                                        "ORDER BY application_name").splitlines()
     assert rows == ['%s streaming' % h for h in replicas]
+
+
+def test_each_cluster_formed_with_one_primary_and_streaming_replicas(scenario):
+    primaries = {}
+    for group, cluster in scenario.clusters.items():
+        state = cluster.wait_healthy()
+        assert sorted(m.name for m in state.members) == cluster.members
+        primary = state.primary().name
+        primaries[group] = primary
+        assert scenario.sql_value(primary, 'SELECT pg_is_in_recovery()') == 'f'
+        rows = scenario.sql_value(primary, "SELECT application_name || ' ' || state FROM pg_stat_replication "
+                                           "ORDER BY application_name").splitlines()
+        assert rows == ['%s streaming' % h for h in sorted(set(cluster.members) - {primary})], group
+    # Each cluster its own database: the system identifiers differ.
+    identifiers = {scenario.sql_value(p, 'SELECT system_identifier FROM pg_control_system()')
+                   for p in primaries.values()}
+    assert len(identifiers) == len(scenario.clusters)
+    assert not set(scenario.main.members) & set(scenario.beta.members)
 
 
 def test_row_written_on_the_leader_appears_on_both_replicas(scenario):
