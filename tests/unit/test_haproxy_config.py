@@ -26,7 +26,7 @@ from ansible_collections.pgha.cluster.plugins.module_utils.lb_policy import LbPo
 from ansible_collections.pgha.cluster.plugins.module_utils.patroni_state import parse_cluster_state
 
 # The fixture helpers of the Patroni parser's tests (tests/unit is on sys.path under pytest).
-from test_patroni_state import F302, F415, F415_SYNC, LSN_415, load_keys
+from patroni_fixtures import F302, F415, F415_SYNC, LSN_415, load_keys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 GOLDEN_DIR = os.path.join(HERE, 'golden', 'haproxy')

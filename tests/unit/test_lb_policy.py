@@ -22,7 +22,7 @@ from ansible_collections.pgha.cluster.plugins.module_utils.lb_policy import (
 from ansible_collections.pgha.cluster.plugins.module_utils.patroni_state import parse_cluster_state
 
 # The fixture helpers of the Patroni parser's tests (tests/unit is on sys.path under pytest).
-from test_patroni_state import ANCHOR, F302, F415, F415_SYNC, LSN_415, edit_member, load_keys
+from patroni_fixtures import ANCHOR, F302, F415, F415_SYNC, LSN_415, edit_member, load_keys
 
 
 def state_of(keys, scope='anchor'):

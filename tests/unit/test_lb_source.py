@@ -13,7 +13,7 @@ from ansible_collections.pgha.cluster.plugins.module_utils.haproxy_config import
 from ansible_collections.pgha.cluster.plugins.module_utils.lb_policy import LbPolicyError, default_policy, parse_policy
 from ansible_collections.pgha.cluster.plugins.module_utils.lb_source import ca_file_for, read_snapshot, read_snapshots
 
-from test_patroni_state import F302, F415, load_keys
+from patroni_fixtures import F302, F415, load_keys
 
 REVISION = 4711
 

@@ -1,13 +1,7 @@
-"""patroni_state on the key sets read from live Patroni clusters, and on inputs derived from them.
-
-The fixtures (``<repo>/../shared/fixtures``, or ``$PGHA_FIXTURES_DIR``) hold
-exactly what Patroni 4.1.5 (with and without synchronous mode) and Debian's
-Patroni 3.0.2 wrote to etcd. States those files lack (members not running,
-tags, failovers in flight, broken JSON ...) are built by editing their JSON.
-"""
+"""patroni_state on the key sets read from live Patroni clusters, and on inputs derived from them
+(patroni_fixtures.py)."""
 
 import json
-import os
 import random
 
 import pytest
@@ -27,46 +21,13 @@ from ansible_collections.pgha.cluster.plugins.module_utils.patroni_state import 
     running_member_api_url,
 )
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-FIXTURES_DIR = os.environ.get('PGHA_FIXTURES_DIR') or os.path.join(REPO_ROOT, '..', 'shared', 'fixtures')
-
-F415 = 'patroni-4.1.5-etcd3-keys.json'
-F415_SYNC = 'patroni-4.1.5-etcd3-keys-sync.json'
-F302 = 'patroni-3.0.2-etcd3-keys.json'
-
-ANCHOR = '/service/anchor/'
-
-# Positions as written in the fixtures.
-LSN_415 = 68248824
-LSN_415_SYNC = 68248920
-LSN_302 = 22028000
-
-
-def load_keys(name):
-    path = os.path.join(FIXTURES_DIR, name)
-    if not os.path.isfile(path):
-        pytest.skip('Patroni fixture %s not found: set PGHA_FIXTURES_DIR to the directory holding %s'
-                    % (os.path.normpath(path), name))
-    with open(path, encoding='utf-8') as handle:
-        return json.load(handle)['keys']
+from patroni_fixtures import (
+    ANCHOR, F302, F415, F415_SYNC, LSN_302, LSN_415, LSN_415_SYNC, edit_member, load_keys, member_json,
+)
 
 
 def parse(keys, scope='anchor'):
     return parse_cluster_state(keys, '/service', scope)
-
-
-def member_json(keys, name, prefix=ANCHOR):
-    return json.loads(keys[prefix + 'members/' + name])
-
-
-def edit_member(keys, name, prefix=ANCHOR, drop=(), **changes):
-    """Rewrite one member's JSON: set ``changes``, delete ``drop``."""
-    data = member_json(keys, name, prefix)
-    data.update(changes)
-    for field in drop:
-        data.pop(field, None)
-    keys[prefix + 'members/' + name] = json.dumps(data, separators=(',', ':'))
-    return keys
 
 
 def names(members):
