@@ -14,7 +14,8 @@ from scenario_conftest import shared_conftest  # noqa: E402  pylint: disable=wro
 from patroni_scenario import Scenario  # noqa: E402  pylint: disable=wrong-import-position
 
 # Read-only checks first; then what moves the leader, restarts or adds members; the playbook's output last.
-MODULE_ORDER = ['test_topology.py', 'test_tls.py', 'test_switchover.py', 'test_config_change.py',
+MODULE_ORDER = ['test_topology.py', 'test_tls.py', 'test_switchover.py', 'test_load_balancer.py',
+                'test_config_change.py',
                 'test_password_change.py', 'test_service_restart.py', 'test_scale_out.py', 'test_no_secrets.py']
 
 scenario, report, pytest_collection_modifyitems, pytest_terminal_summary = shared_conftest(
