@@ -134,6 +134,8 @@ class Scenario(ScenarioBase):
             'children': {
                 'etcd': {'hosts': {h: None for h in self.etcd_members}, 'vars': self.own_group_vars('etcd')},
                 'postgres': {'children': clusters},
+                # The load balancers: pg_hba lets them in.
+                'lb': {'hosts': {h: None for h in self.group('lb')}, 'vars': self.own_group_vars('lb')},
             },
         }}
         with open(str(path), 'w') as handle:

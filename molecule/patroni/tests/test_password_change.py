@@ -2,7 +2,9 @@
 the database on that cluster's primary before patroni.yml hands them to its members, so that replication keeps
 running and reconnects with the new replication password, and the old passwords stop working. The other
 cluster of the play keeps its own passwords, and neither Patroni logs a refused password. The original
-passwords are put back the same way."""
+passwords are put back by a --diff -v run of the whole site playbook (etcd, Patroni, load balancer), whose output
+must show no password and no private key; it also puts back the inventory's settings that test_config_change
+changed."""
 
 import re
 import time
@@ -34,15 +36,16 @@ def _assert_logins(scenario, cluster, passwords, refused=None):
                     (user, target, proc.stderr)
 
 
-def _rotate(scenario, cluster, other, inventory, label):
+def _rotate(scenario, cluster, other, inventory, label, playbook='patroni', **options):
     """The playbook run on both clusters; the passwords task changes ``cluster``'s primary only."""
     leader, other_leader = cluster.state().leader, other.state().leader
     # The journal from here on: the refused logins of the checks before this run are older.
     time.sleep(1)
     since = scenario.now()
-    run = scenario.playbook('patroni', inventory=inventory, label=label)
+    run = scenario.playbook(playbook, inventory=inventory, label=label, **options)
     assert run.rc == 0, run.tail()
-    block = re.search(TASK + r'[^\n]*\n(.*?)\n\n', run.output, re.S)
+    # Up to the next task: with --diff a task's output has blank lines of its own.
+    block = re.search(TASK + r'[^\n]*\n(.*?)\n(?:TASK|RUNNING HANDLER) \[', run.output, re.S)
     assert block, run.tail()
     changed = re.findall(r'changed: \[(?:\S+ -> )?(\S+?)\]', block.group(1))
     assert changed == [leader], 'passwords set on %s, expected %s only: %s' % (changed, leader, block.group(1))
@@ -87,7 +90,9 @@ def test_changed_passwords_of_one_cluster_are_set_there_only(scenario, tmp_path,
                '%.0f s on its primary only; replicas reconnected with the new one; timeline %s kept; cluster %s '
                'kept its own' % (cluster.scope, run.seconds, state.primary().timeline, other.scope))
     finally:
-        back = _rotate(scenario, cluster, other, None, 'passwords-back')
+        back = _rotate(scenario, cluster, other, None, 'passwords-back', playbook='site', diff=True, verbosity=1)
+    _assert_no_secret(scenario, back, extra=new.values())
+    _assert_inventory_settings(scenario)
     _assert_logins(scenario, cluster, old, refused=new)
     _replicas_reconnect(scenario, cluster, leader)
     deadline = time.monotonic() + 30
@@ -96,3 +101,22 @@ def test_changed_passwords_of_one_cluster_are_set_there_only(scenario, tmp_path,
             assert time.monotonic() < deadline, 'the row written after the change is missing on %s' % host
             time.sleep(1)
     assert back.recap and all(r['failed'] == 0 for r in back.recap.values())
+
+
+def _assert_no_secret(scenario, run, extra=()):
+    secrets = {'%s %s' % (group, name): value for group, cluster in scenario.clusters.items()
+               for name, value in cluster.vars.items() if name.endswith('_password') and value}
+    secrets.update(('rotated %d' % i, value) for i, value in enumerate(extra))
+    assert len(set(secrets.values())) >= 16
+    leaked = sorted(name for name, value in secrets.items() if value in run.output)
+    assert not leaked, 'secrets in the output of %s: %s' % (run.log_file, leaked)
+    assert 'PRIVATE KEY' not in run.output
+
+
+def _assert_inventory_settings(scenario):
+    for cluster in scenario.clusters.values():
+        wanted = str(cluster.vars['patroni_pg_parameters']['max_connections'])
+        state = cluster.wait_healthy()
+        assert not [m.name for m in state.members if m.pending_restart]
+        for host in cluster.members:
+            assert scenario.sql_value(host, 'SHOW max_connections') == wanted, host
