@@ -51,6 +51,8 @@ help:
 	@echo 'make changelog-lint  antsibull-changelog lint'
 	@echo 'make molecule        Molecule scenarios etcd and patroni (builds the test image first: make image)'
 	@echo 'make molecule-smoke  Molecule smoke test of the test image'
+	@echo 'make molecule-converge-patroni / molecule-destroy-patroni  keep the patroni scenario up / remove it'
+	@echo 'make bench-lb        LB convergence, agent vs checks only (needs molecule-converge-patroni)'
 	@echo 'make clean           remove build and test output (keeps $(VENV))'
 
 # One step after another through sub-makes, so the order holds even under
@@ -156,6 +158,20 @@ molecule-etcd: venv image collection-link
 
 molecule-patroni: venv image collection-link
 	$(call molecule_test,patroni)
+
+# A converged patroni scenario that stays up (for bench/lb_convergence.py or
+# a look around); `make molecule-destroy-patroni` removes it.
+.PHONY: molecule-converge-patroni molecule-destroy-patroni bench-lb
+molecule-converge-patroni: venv image collection-link
+	$(MOLECULE) converge -s patroni
+
+molecule-destroy-patroni: venv collection-link
+	$(MOLECULE) destroy -s patroni
+
+# Load balancer convergence on the converged patroni scenario: the agent vs
+# HAProxy's checks alone (bench/README.md).
+bench-lb: venv
+	$(BIN)/python bench/lb_convergence.py --json bench/output/lb_convergence.json
 
 # The tier `make test` runs: the scenarios that deploy the collection's roles
 # (the smoke scenario only checks the image, which these exercise anyway),
