@@ -522,3 +522,18 @@ class EtcdClient(object):
         body = {'role': role}
         body.update(_range_body(key, prefix, range_end))
         self.call('/v3/auth/role/revoke', body)
+
+
+def client_from_options(options):
+    """An EtcdClient from the shared connection options by name (endpoints, ca_cert, client_cert, client_key,
+    username, password, timeout, validate_certs): module params, plugin options, the LB agent's config."""
+    return EtcdClient(
+        options['endpoints'],
+        ca_cert=options.get('ca_cert'),
+        client_cert=options.get('client_cert'),
+        client_key=options.get('client_key'),
+        username=options.get('username'),
+        password=options.get('password'),
+        timeout=options.get('timeout') or 5.0,
+        validate_certs=options.get('validate_certs', True),
+    )

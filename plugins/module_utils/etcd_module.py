@@ -12,7 +12,7 @@ import copy
 
 from ansible.module_utils.basic import AnsibleModule, env_fallback
 
-from .etcd_client import EtcdClient
+from .etcd_client import client_from_options
 from .etcd_errors import EtcdError, reported_kind
 
 ETCD_CONNECTION_SPEC = {
@@ -45,17 +45,8 @@ def etcd_argument_spec(**extra):
 
 
 def client_from_params(params):
-    """An EtcdClient from module params / plugin options (the connection option names)."""
-    return EtcdClient(
-        params['endpoints'],
-        ca_cert=params.get('ca_cert'),
-        client_cert=params.get('client_cert'),
-        client_key=params.get('client_key'),
-        username=params.get('username'),
-        password=params.get('password'),
-        timeout=params.get('timeout') or 5.0,
-        validate_certs=params.get('validate_certs', True),
-    )
+    """An EtcdClient from module params (the connection option names)."""
+    return client_from_options(params)
 
 
 def fail_on_etcd_error(module, exc, **result):

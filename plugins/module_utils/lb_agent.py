@@ -37,7 +37,7 @@ import signal
 import threading
 import time
 
-from ansible_collections.pgha.cluster.plugins.module_utils.etcd_client import EtcdClient
+from ansible_collections.pgha.cluster.plugins.module_utils.etcd_client import client_from_options
 from ansible_collections.pgha.cluster.plugins.module_utils.etcd_errors import EtcdCompacted, EtcdError
 from ansible_collections.pgha.cluster.plugins.module_utils.haproxy_config import LbSettings, render_haproxy_config
 from ansible_collections.pgha.cluster.plugins.module_utils.haproxy_runtime import (
@@ -167,9 +167,7 @@ def etcd_client_from_config(etcd):
     if etcd.get('password_file'):
         with open(etcd['password_file'], encoding='utf-8') as handle:
             password = handle.read().strip()
-    return EtcdClient(etcd['endpoints'], ca_cert=etcd.get('ca_cert'), client_cert=etcd.get('client_cert'),
-                      client_key=etcd.get('client_key'), username=etcd.get('username'), password=password,
-                      timeout=etcd.get('timeout') or 5.0, validate_certs=etcd.get('validate_certs', True))
+    return client_from_options(dict(etcd, password=password))
 
 
 # ------------------------------------------------------------------ pure decisions
