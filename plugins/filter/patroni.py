@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from ansible.errors import AnsibleFilterError
 from ansible_collections.pgha.cluster.plugins.plugin_utils.hostvars import NOT_SET, check_hosts, first_set, vars_of
 from ansible_collections.pgha.cluster.plugins.plugin_utils.jinja_order import unique
+from ansible_collections.pgha.cluster.plugins.module_utils.patroni_state import cluster_prefix
 
 
 def _host_network(address):
@@ -38,6 +39,14 @@ def patroni_pg_hba(member_addresses, superuser, replication_user, ident_map, loa
     lines += ['hostssl replication %s %s scram-sha-256' % (replication_user, _host_network(a)) for a in members]
     lines += ['hostssl all all %s scram-sha-256' % n for n in networks + _list(extra_networks, 'extra_networks')]
     return unique(lines)
+
+
+def patroni_cluster_prefix(scope, namespace=None):
+    """``/<namespace>/<scope>/`` exactly as Patroni and the collection's modules build it."""
+    try:
+        return cluster_prefix(namespace, scope)
+    except ValueError as exc:
+        raise AnsibleFilterError('patroni_cluster_prefix: %s' % exc)
 
 
 def patroni_member_host(hosts, hostvars, member_name):
@@ -160,6 +169,7 @@ class FilterModule(object):
     def filters(self):
         return {
             'patroni_pg_hba': patroni_pg_hba,
+            'patroni_cluster_prefix': patroni_cluster_prefix,
             'patroni_member_host': patroni_member_host,
             'patroni_clusters_text': patroni_clusters_text,
             'patroni_layout_problems': patroni_layout_problems,

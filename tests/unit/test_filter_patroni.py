@@ -1,10 +1,10 @@
-"""Filters patroni_pg_hba and patroni_member_host (plugins/filter/patroni.py)."""
+"""The patroni filters (plugins/filter/patroni.py)."""
 
 import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.pgha.cluster.plugins.filter.patroni import (
-    FilterModule, patroni_clusters, patroni_clusters_text, patroni_layout_problems, patroni_member_host,
+    FilterModule, patroni_cluster_prefix, patroni_clusters, patroni_clusters_text, patroni_layout_problems, patroni_member_host,
     patroni_pg_hba, patroni_switchover_clusters)
 
 USERS = dict(superuser='postgres', replication_user='replicator', ident_map='pgha-superuser')
@@ -97,9 +97,26 @@ def test_member_host_bad_input():
         patroni_member_host(['pg9'], HOSTVARS, 'pg1')
 
 
+@pytest.mark.parametrize('scope, namespace, prefix', [
+    ('main', None, '/service/main/'),
+    ('main', '', '/service/main/'),
+    ('main', 'service', '/service/main/'),
+    ('main', '/pg//ha/', '/pg/ha/main/'),
+    ('/main/', '/service', '/service/main/'),
+])
+def test_cluster_prefix_as_patroni_builds_it(scope, namespace, prefix):
+    assert patroni_cluster_prefix(scope, namespace) == prefix
+
+
+@pytest.mark.parametrize('scope, namespace', [('', None), ('a/b', None), (None, None), ('main', 5)])
+def test_cluster_prefix_bad_input(scope, namespace):
+    with pytest.raises(AnsibleFilterError, match='patroni_cluster_prefix: invalid Patroni'):
+        patroni_cluster_prefix(scope, namespace)
+
+
 def test_filter_names():
     assert sorted(FilterModule().filters()) == [
-        'patroni_clusters_text', 'patroni_layout_problems', 'patroni_member_host',
+        'patroni_cluster_prefix', 'patroni_clusters_text', 'patroni_layout_problems', 'patroni_member_host',
         'patroni_pg_hba', 'patroni_switchover_clusters']
 
 
