@@ -8,7 +8,10 @@
   disconnect, and after a compaction the cluster is re-read in full.
 - A leader change acts at once through HAProxy's runtime API: the old
   primary goes to maintenance in the primary backend and its sessions are
-  shut (no write may reach a demoted node); the new leader's Patroni
+  shut (no write may reach a demoted node); the new holder of the leader key
+  is the one to verify as soon as the key names it (Patroni rewrites its
+  member key with role primary only on its next loop, up to a second or more
+  later, and the REST API knows before): its Patroni
   ``/primary`` is polled every ``primary_poll_interval_s`` and the moment it
   answers 200 the server is set ready and its health up: no reload, no
   waiting for ``rise`` checks. etcd alone never enables a primary, and
@@ -55,7 +58,12 @@ from ansible_collections.pgha.cluster.plugins.module_utils.lb_policy import LbPo
 from ansible_collections.pgha.cluster.plugins.module_utils.lb_source import read_snapshot
 from ansible_collections.pgha.cluster.plugins.module_utils.lb_status import Metrics, start_status_server
 from ansible_collections.pgha.cluster.plugins.module_utils.patroni_rest import PatroniRestClient, PatroniRestError
-from ansible_collections.pgha.cluster.plugins.module_utils.patroni_state import DEFAULT_NAMESPACE, cluster_prefix
+from ansible_collections.pgha.cluster.plugins.module_utils.patroni_state import (
+    DEFAULT_NAMESPACE,
+    ROLE_PRIMARY,
+    ROLE_REPLICA,
+    cluster_prefix,
+)
 
 LOG = logging.getLogger('pgha-lb-sync')
 
@@ -177,11 +185,20 @@ def flagless(text):
     return _FLAG_WORD.sub('', _FLAG_COMMENT.sub('', text))
 
 
-def routed_backends(backends, verified_primary):
-    """``backends`` (desired_backends output) with the primary enabled only once it is verified.
+def leader_to_verify(state):
+    """The member whose /primary the agent asks: the running holder of the leader key, as primary or not yet
+    rewritten after its promotion (still replica). None for no leader, a stopped one or a standby leader."""
+    member = state.leader_member()
+    if member is not None and member.running and member.role in (ROLE_PRIMARY, ROLE_REPLICA):
+        return member
+    return None
 
-    The leader named in etcd becomes the primary backend's server (and the
-    replicas backend's fallback for it) only after its own /primary said so.
+
+def routed_backends(backends, verified_primary, drained=()):
+    """``backends`` (desired_backends output) with the primary backend's server enabled for exactly the verified
+    primary (and the replicas backend's fallback for it, unless ``drained``).
+
+    The verified primary is the leader its own /primary confirmed; etcd's member key may not say primary yet.
     """
     routed = copy.deepcopy(backends)
     for backend in routed['backends'].values():
@@ -190,7 +207,10 @@ def routed_backends(backends, verified_primary):
         for server in backend['servers']:
             if backend['kind'] != 'primary' and not server['track']:
                 continue
-            if server['enabled'] and server['member'] != verified_primary:
+            drained_here = backend['kind'] != 'primary' and server['member'] in drained
+            if server['member'] == verified_primary and not drained_here:
+                server['enabled'], server['reason'] = True, None
+            elif server['enabled']:
                 server['enabled'], server['reason'] = False, _WAITING
     return routed
 
@@ -436,7 +456,7 @@ class LbAgent(object):
         with self._lock:
             first = cluster.snapshot is None
             cluster.snapshot = snapshot
-            primary = snapshot.state.primary()
+            primary = leader_to_verify(snapshot.state)
             target = primary.name if primary is not None else None
             self._sync_needed = True
             if target == cluster.target and not first:
@@ -540,7 +560,7 @@ class LbAgent(object):
 
     def routed(self):
         """{scope: routed backends} of every cluster read at least once."""
-        return dict((c.scope, routed_backends(c.snapshot.backends, c.verified))
+        return dict((c.scope, routed_backends(c.snapshot.backends, c.verified, c.snapshot.policy.drain))
                     for c in self.clusters.values() if c.snapshot is not None)
 
     def _converge(self):

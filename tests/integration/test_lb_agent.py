@@ -218,6 +218,23 @@ def test_leader_change_moves_the_primary_port_within_a_second(lb):
     wait_for(lb.routes_to('pg1', lb.replicas_port), 'pg1 behind the replicas port')
 
 
+def test_a_new_leader_is_routed_before_its_member_key_says_primary(lb):
+    """As in a Patroni switchover: the leader key moves first; the new leader rewrites its member key with role
+    primary only on its next loop (a second or more later), and its REST API knows before."""
+    wait_verified(lb, 'pg1')
+    lb.apis['pg1'].ok_paths, lb.apis['pg2'].ok_paths = REPLICA_PATHS, PRIMARY_PATHS
+    lb.client.txn(success=[lb.member('pg1', 'replica'), Op.delete(lb.key('leader'))])
+    lb.client.put(lb.key('leader'), 'pg2')
+    wait_for(lb.routes_to('pg2'), 'pg2 behind the primary port while its member key says replica', timeout=2,
+             interval=0.005)
+    status = wait_verified(lb, 'pg2')
+    assert (status['leader'], status['verified_primary']) == ('pg2', 'pg2')
+    assert lb.haproxy_status('replicas', 'pg2') == 'MAINT'  # the key holder serves no replica reads
+    lb.set_leader('pg2')  # the member keys catch up: nothing moves
+    time.sleep(0.5)
+    assert lb.banner() == b'pg2' and lb.haproxy_status('primary', 'pg1') == 'MAINT'
+
+
 def test_a_leader_whose_primary_check_fails_is_never_enabled(lb):
     wait_verified(lb, 'pg1')
     lb.apis['pg1'].ok_paths = REPLICA_PATHS  # pg2 keeps answering 503 on /primary

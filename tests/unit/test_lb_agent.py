@@ -13,6 +13,7 @@ from ansible_collections.pgha.cluster.plugins.module_utils.lb_agent import (
     AgentConfigError,
     etcd_clients_from_config,
     flagless,
+    leader_to_verify,
     load_config,
     routed_backends,
     runtime_actions,
@@ -60,6 +61,42 @@ def test_the_leader_is_routed_only_once_verified():
     assert servers(verified, 'primary') == servers(desired, 'primary')
     assert servers(verified, 'replicas') == servers(desired, 'replicas')
     assert desired['backends']['primary']['servers'][1]['enabled'] is True  # the input is not changed
+
+
+def state_after_promotion(new_leader_role='replica', state='running'):
+    """pg2 holds the leader key; its member key is not rewritten yet (Patroni does so on its next loop)."""
+    return parse_cluster_state({'/service/main/members/pg1': member('replica', 1),
+                                '/service/main/members/pg2': member(new_leader_role, 2, state),
+                                '/service/main/leader': 'pg2'}, '/service', 'main')
+
+
+@pytest.mark.parametrize('role, state, expected', [
+    ('replica', 'running', 'pg2'),  # just promoted: the key moved, the member key not yet
+    ('primary', 'running', 'pg2'),
+    ('standby_leader', 'running', None),  # a standby cluster's leader never takes writes
+    ('primary', 'stopped', None),
+    ('replica', 'starting', None),
+])
+def test_the_leader_to_verify_is_the_running_key_holder(role, state, expected):
+    found = leader_to_verify(state_after_promotion(role, state))
+    assert (found.name if found is not None else None) == expected
+
+
+def test_no_leader_key_no_leader_to_verify():
+    assert leader_to_verify(parse_cluster_state({'/service/main/members/pg1': member('primary', 1)},
+                                                '/service', 'main')) is None
+
+
+def test_a_verified_leader_is_routed_before_its_member_key_says_primary():
+    desired = desired_backends(state_after_promotion(), {'primary_reads_fallback': True})
+    assert servers(desired, 'primary')['pg2'][0] is False  # etcd alone: no primary yet
+    routed = routed_backends(desired, verified_primary='pg2')
+    assert servers(routed, 'primary') == {'pg1': servers(desired, 'primary')['pg1'], 'pg2': (True, None)}
+    assert servers(routed, 'replicas')['pg2:primary'] == (True, None)
+    assert servers(routed, 'replicas')['pg2'][0] is False  # the key holder serves no replica reads
+    drained = routed_backends(desired, verified_primary='pg2', drained=['pg2'])
+    assert servers(drained, 'primary')['pg2'] == (True, None)  # drain is for the read listeners only
+    assert servers(drained, 'replicas')['pg2:primary'][0] is False
 
 
 def test_runtime_actions_bring_haproxy_to_the_routed_states():
