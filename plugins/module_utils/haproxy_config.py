@@ -316,6 +316,8 @@ def _defaults(settings):
         'option clitcpka',
         'option srvtcpka',
         'retries 2',
+        '# A retried connection goes to another usable server (a replica that restarts is skipped).',
+        'option redispatch 1',
         'timeout connect %ds' % settings.timeout_connect_s,
         '# PostgreSQL sessions are long-lived and may idle.',
         'timeout client %ds' % settings.timeout_client_s,
@@ -341,6 +343,11 @@ def _listen(cluster, backend, settings):
     body = ['bind %s' % _bind_address(settings.bind_address, backend['port'])]
     if backend['kind'] != 'primary':
         body.append('balance %s' % policy.balance)
+    else:
+        body.extend(['# One server takes writes: a refused connection means its PostgreSQL is stopping (a',
+                     '# switchover) and HAProxy would wait a second before each retry of it. The client is told',
+                     '# at once instead, and its next attempt follows the agent\'s routing.',
+                     'retries 0'])
     body.extend([
         'option httpchk',
         'http-check send meth OPTIONS uri %s' % backend['check_path'],

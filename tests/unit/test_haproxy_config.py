@@ -252,8 +252,8 @@ def test_shape_of_the_file():
 
 def test_primary_backend_checks_primary_over_verified_https():
     text = render_scenario('tls-default')
-    body = section(text, 'listen pgha_anchor_primary')
-    assert body[:4] == ['bind :5000', 'option httpchk', 'http-check send meth OPTIONS uri /primary',
+    body = [line for line in section(text, 'listen pgha_anchor_primary') if not line.startswith('#')]
+    assert body[:5] == ['bind :5000', 'retries 0', 'option httpchk', 'http-check send meth OPTIONS uri /primary',
                         'http-check expect status 200']
     assert 'default-server inter 3s fall 3 rise 2 on-marked-down shutdown-sessions init-addr last,libc,none' in body
     servers = server_lines(text, 'pgha_anchor_primary')
@@ -264,6 +264,13 @@ def test_primary_backend_checks_primary_over_verified_https():
     for line in servers.values():
         assert ' ssl ' not in line and 'verify none' not in line
     assert 'verify none' not in text
+
+
+def test_only_read_backends_retry_a_refused_connection():
+    text = render_scenario('two-clusters')
+    assert 'retries 2' in section(text, 'defaults') and 'option redispatch 1' in section(text, 'defaults')
+    for title in [line for line in text.split('\n') if line.startswith('listen pgha_')]:
+        assert ('retries 0' in section(text, title)) == title.endswith('_primary'), title
 
 
 def test_replicas_backend_checks_lag_and_balances():
