@@ -92,6 +92,8 @@ class Probe(object):
         targets = dict((port, (LB, port)) for port in ports)
         # target -> [(monotonic time, member or None when it failed)]
         self.writes = dict((target, []) for target in targets)
+        # target -> [(monotonic time, error text)] of the failed writes
+        self.errors = dict((target, []) for target in targets)
         self.stop = threading.Event()
         self.threads = [threading.Thread(target=self._watch_leader, daemon=True)]
         self.threads += [threading.Thread(target=self._write, args=(target, host, port), daemon=True)
@@ -137,8 +139,10 @@ class Probe(object):
                         member = self.members.get(address, address)
                 finally:
                     conn.close()
-            except psycopg2.Error:
+            except psycopg2.Error as exc:
                 member = None
+                self.errors[target].append((time.monotonic(), str(exc).strip().splitlines()[0] if str(exc).strip()
+                                            else type(exc).__name__))
             self.writes[target].append((time.monotonic(), member))
             time.sleep(self.interval)
 
