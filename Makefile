@@ -39,7 +39,8 @@ TIERS := units integration sanity lint build changelog-lint molecule
 
 help:
 	@echo 'make test            system-deps, venv, then every tier: $(TIERS)'
-	@echo 'make demo            local demo cluster (not available yet)'
+	@echo 'make demo            local demo cluster: 3 database hosts and a load balancer in containers'
+	@echo 'make demo-status / demo-switchover / demo-inventory / demo-down   look at it, switch over, remove it'
 	@echo 'make system-deps     Debian packages (tests/setup/system-deps.sh) and a running dockerd'
 	@echo 'make venv            $(VENV) from $(REQUIREMENTS)'
 	@echo 'make venv-patroni    $(PATRONI_VENV) from requirements-patroni.txt (integration tests)'
@@ -50,7 +51,7 @@ help:
 	@echo 'make build           build the collection, install it offline, check the result'
 	@echo 'make changelog-lint  antsibull-changelog lint'
 	@echo 'make molecule        Molecule scenarios etcd and patroni (builds the test image first: make image)'
-	@echo 'make molecule-smoke  Molecule smoke test of the test image'
+	@echo 'make molecule-default  Molecule default scenario: the whole stack as in the demo'
 	@echo 'make molecule-converge-patroni / molecule-destroy-patroni  keep the patroni scenario up / remove it'
 	@echo 'make bench-lb        LB convergence, agent vs checks only (needs molecule-converge-patroni)'
 	@echo 'make clean           remove build and test output (keeps $(VENV))'
@@ -65,10 +66,26 @@ test:
 	done
 	@echo "=== all tiers passed: $(TIERS) ==="
 
+# The demo cluster is the Molecule default scenario (molecule/default/demo.py
+# says how); its CA and generated secrets live in .demo/ (git-ignored).
+DEMO = $(PYTHON) molecule/default/demo.py
+.PHONY: demo-status demo-switchover demo-inventory demo-down
 demo:
-	@echo 'make demo: the local demo cluster is not available yet.'
-	@echo 'It arrives with the etcd, Patroni and HAProxy roles.'
-	@exit 2
+	@echo '=== demo: Debian packages and the Docker engine ==='
+	@$(MAKE) system-deps
+	@$(DEMO) up
+
+demo-status:
+	@$(DEMO) status
+
+demo-switchover:
+	@$(DEMO) switchover
+
+demo-inventory:
+	@$(DEMO) inventory
+
+demo-down:
+	@$(DEMO) down
 
 system-deps:
 	tests/setup/system-deps.sh
@@ -126,7 +143,7 @@ clean:
 # Test image and Molecule.
 # ---------------------------------------------------------------------------
 
-.PHONY: image molecule molecule-smoke molecule-etcd molecule-patroni
+.PHONY: image molecule molecule-default molecule-etcd molecule-patroni
 
 # The systemd test image for Molecule (docs/testing-images.md). The script
 # tags the image with a hash of its inputs and returns at once when that tag
@@ -150,7 +167,9 @@ define molecule_test
 	trap - EXIT
 endef
 
-molecule-smoke: venv image collection-link
+# Its own CA and secrets, apart from the demo's (.demo/).
+molecule-default: export PGHA_DEMO_DIR := $(CURDIR)/.cache/molecule-default
+molecule-default: venv image collection-link
 	$(call molecule_test,default)
 
 molecule-etcd: venv image collection-link
