@@ -115,11 +115,10 @@ def secret(name):
         return handle.read().split()[0]
 
 
-def write_inventory_file():
-    """An inventory file for the plugin: the demo's etcd as its load balancer's read-only user lb-<scope>."""
-    client = os.path.join(DEMO_DIR, 'pki', 'hosts', LB_HOST, 'client-lb')
-    path = os.path.join(DEMO_DIR, 'demo.patroni.yml')
-    text = ('# The demo cluster through the pgha.cluster.patroni inventory plugin (written by `make demo`).\n'
+def inventory_file_text(endpoints, pki_ca_dir, lb_password):
+    """The inventory plugin's configuration for the demo's etcd, read as its load balancer's read-only user."""
+    client = os.path.join(pki_ca_dir, 'hosts', LB_HOST, 'client-lb-agent')
+    return ('# The demo cluster through the pgha.cluster.patroni inventory plugin (written by `make demo`).\n'
             'plugin: pgha.cluster.patroni\n'
             'endpoints:\n%s'
             'ca_cert: %s\n'
@@ -127,11 +126,19 @@ def write_inventory_file():
             'client_key: %s.key\n'
             'username: lb-%s\n'
             'password: %s\n'
+            '# lb-%s may read its own cluster only.\n'
+            'scopes: [%s]\n'
             'include_etcd_members: true\n'
-            % (''.join('  - https://%s:2379\n' % address(host) for host in DB_HOSTS),
-               os.path.join(DEMO_DIR, 'pki', 'ca.crt'), client, client, SCOPE, secret('etcd_lb_password')))
-    with open(os.path.join(path), 'w', encoding='utf-8') as handle:
-        handle.write(text)
+            % (''.join('  - %s\n' % url for url in endpoints), os.path.join(pki_ca_dir, 'ca.crt'), client, client,
+               SCOPE, lb_password, SCOPE, SCOPE))
+
+
+def write_inventory_file():
+    path = os.path.join(DEMO_DIR, 'demo.patroni.yml')
+    # It holds a password: never readable by others, not even for a moment.
+    with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), 'w', encoding='utf-8') as handle:
+        handle.write(inventory_file_text(['https://%s:2379' % address(host) for host in DB_HOSTS],
+                                         os.path.join(DEMO_DIR, 'pki'), secret('etcd_lb_password')))
     os.chmod(path, 0o600)
     return path
 

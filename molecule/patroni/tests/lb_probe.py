@@ -21,10 +21,10 @@ def connect(scenario, cluster, port, host=LB, timeout=5):
                             connect_timeout=timeout, application_name='pgha-lb-probe')
 
 
-def landing(scenario, cluster, port):
-    """(member, in recovery) of a new connection through lb1:``port``."""
+def landing(scenario, cluster, port, host=LB):
+    """(member, in recovery) of a new connection through ``host``:``port``."""
     members = {scenario.ip(m): m for m in cluster.members}
-    conn = connect(scenario, cluster, port)
+    conn = connect(scenario, cluster, port, host=host)
     try:
         with conn.cursor() as cur:
             cur.execute('SELECT host(inet_server_addr()), pg_is_in_recovery()')

@@ -92,13 +92,16 @@ class Scenario(ScenarioBase):
     """The scenario; what concerns one cluster only is the first cluster's (main) unless a test picks one from
     ``clusters``."""
 
+    # The inventory groups of its Patroni clusters; the first is the one tests act on unless they pick another.
+    CLUSTER_GROUPS = CLUSTERS
+
     def __init__(self, inventory_file, ephemeral_dir, scenario_dir):
         super(Scenario, self).__init__(inventory_file, ephemeral_dir, scenario_dir)
         self.etcd_members = self.group('etcd')
         self.pki_ca_dir = self.group_vars['pki_ca_dir']
         self.ca_cert = os.path.join(self.pki_ca_dir, 'ca.crt')
-        self.clusters = {group: Cluster(self, group) for group in CLUSTERS}
-        self.main, self.beta = self.clusters['main'], self.clusters['beta']
+        self.clusters = {group: Cluster(self, group) for group in self.CLUSTER_GROUPS}
+        self.main, self.beta = self.clusters[self.CLUSTER_GROUPS[0]], self.clusters.get('beta')
         self.members = self.main.members
         self.superuser_password = self.main.superuser_password
         self.restapi_password = self.main.restapi_password
