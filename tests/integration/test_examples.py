@@ -1,0 +1,71 @@
+"""The example inventories in examples/inventory/ parse, with secrets from pgha.cluster.secrets, into the groups and
+per-cluster values the roles expect (README: "On your own hosts")."""
+
+import json
+import os
+import shutil
+import subprocess
+
+import pytest
+
+from playbook_runner import LOCAL_ENV, playbook_run, run_playbook
+
+EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'examples', 'inventory')
+
+
+def _copy_with_secrets(tmp_path, name, cluster_groups=()):
+    inventory = tmp_path / name
+    shutil.copytree(os.path.join(EXAMPLES, name), str(inventory))
+    files = [('group_vars/all/vault.yml', False)] + [('group_vars/%s/vault.yml' % g, True) for g in cluster_groups]
+    for path, cluster_only in files:
+        run = run_playbook('pgha.cluster.secrets', extra_vars={'pgha_secrets_file': str(inventory / path),
+                                                                'pgha_secrets_cluster_only': cluster_only},
+                           workdir=str(tmp_path))
+        assert run.rc == 0, run.output[-2000:]
+    return inventory
+
+
+def _host_vars(inventory, host, names):
+    env = dict(os.environ, **LOCAL_ENV)
+    out = {}
+    for name in names:
+        proc = subprocess.run([os.path.join(playbook_run.BIN_DIR, 'ansible'), '-i', str(inventory), host, '-m',
+                               'ansible.builtin.debug', '-a', 'var=%s' % name, '-o'],
+                              capture_output=True, text=True, env=env, timeout=120, check=False)
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+        out[name] = json.loads(proc.stdout.split('=>', 1)[1])[name]
+    return out
+
+
+def _groups(inventory):
+    proc = subprocess.run([os.path.join(playbook_run.BIN_DIR, 'ansible-inventory'), '-i', str(inventory), '--list'],
+                          capture_output=True, text=True, env=dict(os.environ, **LOCAL_ENV), timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout)
+
+
+def test_colocated_layout(tmp_path):
+    inventory = _copy_with_secrets(tmp_path, 'colocated')
+    listed = _groups(inventory)
+    assert listed['etcd']['hosts'] == listed['postgres']['hosts'] == ['db1', 'db2', 'db3']
+    assert listed['lb']['hosts'] == ['lb1']
+    found = _host_vars(inventory, 'db1', ['pgha_cluster_name', 'patroni_superuser_password'])
+    assert found['pgha_cluster_name'] == 'main' and len(found['patroni_superuser_password']) == 32
+
+
+@pytest.mark.parametrize('host, scope', [('db1', 'orders'), ('db4', 'billing')])
+def test_dedicated_etcd_layout_with_two_clusters(tmp_path, host, scope):
+    inventory = _copy_with_secrets(tmp_path, 'dedicated-etcd', cluster_groups=['pg_billing'])
+    listed = _groups(inventory)
+    assert listed['postgres']['children'] == ['pg_orders', 'pg_billing']
+    assert not set(listed['etcd']['hosts']) & set(listed['pg_orders']['hosts'] + listed['pg_billing']['hosts'])
+    own = _host_vars(inventory, host, ['pgha_cluster_name', 'patroni_group', 'pgha_etcd_lb_password'])
+    assert own['pgha_cluster_name'] == scope and own['patroni_group'] == 'pg_' + scope
+    # The etcd hosts and the load balancers get each cluster's own password.
+    rbac = _host_vars(inventory, 'etcd1', ['etcd_rbac_clusters'])['etcd_rbac_clusters']
+    lb = _host_vars(inventory, 'lb1', ['haproxy_clusters'])['haproxy_clusters']
+    assert dict((c['scope'], c['lb_password']) for c in rbac)[scope] == own['pgha_etcd_lb_password']
+    assert dict((c['scope'], c['lb_password']) for c in lb)[scope] == own['pgha_etcd_lb_password']
+    billing, orders = (_host_vars(inventory, h, ['pgha_etcd_lb_password'])['pgha_etcd_lb_password']
+                       for h in ('db4', 'db1'))
+    assert billing != orders
