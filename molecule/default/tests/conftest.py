@@ -13,7 +13,7 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..'
 from scenario_conftest import shared_conftest  # noqa: E402  pylint: disable=wrong-import-position
 from demo_scenario import Scenario  # noqa: E402  pylint: disable=wrong-import-position
 
-MODULE_ORDER = ['test_stack.py']
+MODULE_ORDER = ['test_stack.py', 'test_failures.py']
 
 scenario, report, pytest_collection_modifyitems, pytest_terminal_summary = shared_conftest(
     'default', Scenario, MODULE_ORDER, __file__)

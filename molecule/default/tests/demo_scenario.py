@@ -16,6 +16,8 @@ LB = 'demo-lb'
 
 class Scenario(PatroniScenario):
     CLUSTER_GROUPS = ('postgres',)
+    LB = LB
+    LB_PORTS = {'postgres': {'primary': 5000, 'replicas': 5001}}
 
     def __init__(self, inventory_file, ephemeral_dir, scenario_dir):
         super(Scenario, self).__init__(inventory_file, ephemeral_dir, scenario_dir)

@@ -11,7 +11,7 @@ import time
 import psycopg2
 
 LB = 'lb1'
-PORTS = {'main': {'primary': 5000, 'replicas': 5001}, 'beta': {'primary': 5100, 'replicas': 5101}}
+PORTS = {'main': {'primary': 5000, 'replicas': 5001}, 'beta': {'primary': 5100, 'replicas': 5101}}  # by group
 PROBE_TABLE = 'lb_probe'
 
 

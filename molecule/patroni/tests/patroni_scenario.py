@@ -17,6 +17,7 @@ import yaml
 
 from ansible_collections.pgha.cluster.plugins.module_utils.etcd_client import EtcdClient
 from ansible_collections.pgha.cluster.plugins.module_utils.patroni_state import read_cluster_state
+from lb_probe import LB, PORTS
 from scenario_base import ScenarioBase
 
 NAMESPACE = '/service'
@@ -94,6 +95,9 @@ class Scenario(ScenarioBase):
 
     # The inventory groups of its Patroni clusters; the first is the one tests act on unless they pick another.
     CLUSTER_GROUPS = CLUSTERS
+    # The load balancer in front of them, and each cluster's ports on it (by group).
+    LB = LB
+    LB_PORTS = PORTS
 
     def __init__(self, inventory_file, ephemeral_dir, scenario_dir):
         super(Scenario, self).__init__(inventory_file, ephemeral_dir, scenario_dir)
