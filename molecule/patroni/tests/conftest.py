@@ -18,7 +18,8 @@ from patroni_scenario import Scenario  # noqa: E402  pylint: disable=wrong-impor
 # not hold it).
 MODULE_ORDER = ['test_topology.py', 'test_tls.py', 'test_switchover.py', 'test_load_balancer.py',
                 'test_config_change.py',
-                'test_password_change.py', 'test_no_secrets.py', 'test_service_restart.py', 'test_scale_out.py']
+                'test_password_change.py', 'test_no_secrets.py', 'test_service_restart.py', 'test_failures.py',
+                'test_scale_out.py']
 
 scenario, report, pytest_collection_modifyitems, pytest_terminal_summary = shared_conftest(
     'patroni', Scenario, MODULE_ORDER, __file__)
