@@ -16,7 +16,6 @@ outage (last write accepted on the old primary to the first on the new one). See
 """
 
 import argparse
-import glob
 import json
 import os
 import statistics
@@ -34,7 +33,8 @@ import collection_path  # noqa: E402  pylint: disable=wrong-import-position
 collection_path.make_importable()
 
 from lb_probe import LB, PORTS, Probe, create_probe_table, eventually  # noqa: E402  pylint: disable=wrong-import-position
-from patroni_scenario import API_PORT, PG_PORT, Scenario  # noqa: E402  pylint: disable=wrong-import-position
+from patroni_scenario import API_PORT, PG_PORT  # noqa: E402  pylint: disable=wrong-import-position
+from scenario_files import find_scenario  # noqa: E402  pylint: disable=wrong-import-position
 
 CHECKS_ONLY_PORT = 5900
 SETTLE_S = 12
@@ -123,22 +123,13 @@ def one_run(scenario, cluster, ports, number):
     return leader, candidate, outcomes
 
 
-def find_inventory():
-    found = sorted(glob.glob(os.path.expanduser('~/.ansible/tmp/molecule.*.patroni/inventory/ansible_inventory.yml')),
-                   key=os.path.getmtime)
-    if not found:
-        sys.exit('no inventory of the Molecule patroni scenario found: converge it first (see bench/README.md)')
-    return found[-1]
-
-
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split('\n\n', maxsplit=1)[0])
     parser.add_argument('--runs', type=int, default=5, help='switchovers (default: %(default)s)')
     parser.add_argument('--inventory', help="Molecule's inventory file of the patroni scenario (default: newest)")
     parser.add_argument('--json', help='also write the results to this file')
     args = parser.parse_args()
-    inventory = args.inventory or find_inventory()
-    scenario = Scenario(inventory, os.path.dirname(os.path.dirname(inventory)), SCENARIO_DIR)
+    scenario = find_scenario('patroni', args.inventory)
     cluster = scenario.main
     agent_port = PORTS['main']['primary']
     ports = [agent_port, CHECKS_ONLY_PORT]
