@@ -14,12 +14,12 @@ from scenario_conftest import shared_conftest  # noqa: E402  pylint: disable=wro
 from patroni_scenario import Scenario  # noqa: E402  pylint: disable=wrong-import-position
 
 # Read-only checks first; then what moves the leader, restarts or adds members (check mode right after the
-# password test's site run has put the inventory's settings back; adding pg4 last, since the inventory does
-# not hold it).
+# password test's site run has put the inventory's settings back; adding pg4 late, since the inventory does
+# not hold it); removing cluster beta last.
 MODULE_ORDER = ['test_topology.py', 'test_tls.py', 'test_switchover.py', 'test_load_balancer.py',
                 'test_config_change.py',
                 'test_password_change.py', 'test_no_secrets.py', 'test_service_restart.py', 'test_failures.py',
-                'test_scale_out.py']
+                'test_scale_out.py', 'test_operations.py']
 
 scenario, report, pytest_collection_modifyitems, pytest_terminal_summary = shared_conftest(
     'patroni', Scenario, MODULE_ORDER, __file__)
