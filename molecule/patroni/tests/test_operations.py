@@ -8,9 +8,8 @@ import os
 import re
 
 from ansible_collections.pgha.cluster.plugins.module_utils.etcd_client import EtcdClient
-from lb_probe import LB, PORTS, eventually
+from lb_probe import LB, PORTS
 
-STATUS_URL = 'http://127.0.0.1:7001/status'
 DATA_DIR = '/var/lib/postgresql/15/%s'
 
 
@@ -53,13 +52,6 @@ def _etcd_view(scenario, scope):
     fixed = ['/service/%s/%s' % (scope, name) for name in ('initialize', 'config', 'leader')]
     return {'keys': sorted(keys), 'fixed': dict((k, keys[k]) for k in fixed if k in keys),
             'policy': policy.value_text if policy is not None else None, 'users': users, 'roles': roles}
-
-
-def _agent_status(scenario):
-    code = 'import urllib.request; print(urllib.request.urlopen(%r, timeout=10).read().decode())' % STATUS_URL
-    proc = scenario.docker_exec(LB, ['python3', '-c', code])
-    assert proc.returncode == 0, proc.stderr
-    return json.loads(proc.stdout)
 
 
 def test_status_names_each_live_primary_and_lb1s_backends(scenario, report):
