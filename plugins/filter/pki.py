@@ -77,15 +77,39 @@ def pki_subject_alt_names(candidates):
     return sort(unique(sans))
 
 
-def pki_certificates(hostname, client_names):
-    """The certificates of a host: its server certificate, then one client certificate per name.
+# What each kind of certificate is good for. A server certificate is a client
+# certificate as well only on an etcd member: etcd 3.4's JSON gateway dials the
+# member's own gRPC port presenting it. Everywhere else a clientAuth usage would
+# let the certificate log in to etcd as the user named by its CommonName.
+_SERVER_USAGES = ['serverAuth']
+_MEMBER_SERVER_USAGES = ['serverAuth', 'clientAuth']
+# A peer certificate is presented both ways between members.
+_PEER_USAGES = ['serverAuth', 'clientAuth']
+_CLIENT_USAGES = ['clientAuth']
+PEER_FILE = 'etcd-peer'
 
-    ``file`` is the base name of the .crt/.key pair.
+
+def pki_certificates(hostname, client_names, etcd_member=False):
+    """The certificates of a host: its server certificate, on an etcd member its peer certificate (signed by the
+    etcd peer CA), then one client certificate per name.
+
+    ``file`` is the base name of the .crt/.key pair; ``ca`` the CA that signs it (``main`` or ``etcd_peer``).
     """
     if not isinstance(hostname, str) or not hostname:
         raise AnsibleFilterError('pki_certificates expects the host name as a non-empty string, got %r' % (hostname,))
-    return ([{'file': hostname, 'server': True, 'name': hostname}]
-            + [{'file': 'client-' + n, 'server': False, 'name': n} for n in _names(client_names, 'pki_certificates')])
+    if not isinstance(etcd_member, bool):
+        raise AnsibleFilterError('pki_certificates expects etcd_member as a boolean, got %r' % (etcd_member,))
+    certs = [{'file': hostname, 'name': hostname, 'ca': 'main', 'common_name': hostname,
+              'organizational_unit': None, 'subject_alt_names': True,
+              'extended_key_usage': list(_MEMBER_SERVER_USAGES if etcd_member else _SERVER_USAGES)}]
+    if etcd_member:
+        certs.append({'file': PEER_FILE, 'name': hostname, 'ca': 'etcd_peer', 'common_name': hostname,
+                      'organizational_unit': None, 'subject_alt_names': True,
+                      'extended_key_usage': list(_PEER_USAGES)})
+    return certs + [{'file': 'client-' + n, 'name': n, 'ca': 'main', 'common_name': None,
+                     'organizational_unit': n, 'subject_alt_names': False,
+                     'extended_key_usage': list(_CLIENT_USAGES)}
+                    for n in _names(client_names, 'pki_certificates')]
 
 
 def pki_client_files(client_names, pki_dir):

@@ -337,7 +337,7 @@ class EtcdMember:
     Ports never change over restarts: the other members know this one by URL.
     """
 
-    def __init__(self, name, ip, client_port, peer_port, base_dir, tls=None, extra_args=()):
+    def __init__(self, name, ip, client_port, peer_port, base_dir, tls=None, extra_args=(), config_file=None):
         self.name = name
         self.ip = ip
         self.client_port = client_port
@@ -347,8 +347,13 @@ class EtcdMember:
         self.log_path = os.path.join(base_dir, "etcd.log")
         # zap writes to log_path; Go panics and flag errors go to stderr.
         self.stderr_path = os.path.join(base_dir, "etcd.stderr")
-        self.tls = tls  # dict: cert, key, ca, health_cert, health_key   (or None)
+        # dict: cert, key, ca, health_cert, health_key (or None); optionally
+        # peer_cert, peer_key, peer_ca when peers use other certificates.
+        self.tls = tls
         self.extra_args = list(extra_args)
+        # A configuration file (e.g. one a role rendered): etcd then reads
+        # nothing but it, and the addresses and TLS files above must match it.
+        self.config_file = config_file
         self.initial_cluster = None
         self.cluster_token = None
         self.auth_token_arg = None
@@ -386,11 +391,20 @@ class EtcdMember:
     def key(self):
         return self.tls["key"] if self.tls else None
 
-    # Peers reuse the server certificate: it already has the member's SANs and
-    # clientAuth, which is all peer mutual TLS needs; a second pair per member
-    # would test nothing the harness cares about.
-    peer_cert = cert
-    peer_key = key
+    # Peers reuse the server certificate unless ``tls`` names peer files: it
+    # already has the member's SANs and clientAuth, which is all peer mutual
+    # TLS needs.
+    @property
+    def peer_cert(self):
+        return self.tls.get("peer_cert", self.tls["cert"]) if self.tls else None
+
+    @property
+    def peer_key(self):
+        return self.tls.get("peer_key", self.tls["key"]) if self.tls else None
+
+    @property
+    def peer_ca(self):
+        return self.tls.get("peer_ca", self.tls["ca"]) if self.tls else None
 
     # -- process control ----------------------------------------------------
 
@@ -403,6 +417,8 @@ class EtcdMember:
         return self.process is not None and self.process.poll() is None
 
     def command(self):
+        if self.config_file:
+            return [ETCD_BIN, "--config-file", self.config_file]
         args = [
             ETCD_BIN,
             "--name", self.name,
@@ -425,7 +441,7 @@ class EtcdMember:
                 "--cert-file", self.cert, "--key-file", self.key,
                 "--trusted-ca-file", self.tls["ca"], "--client-cert-auth",
                 "--peer-cert-file", self.peer_cert, "--peer-key-file", self.peer_key,
-                "--peer-trusted-ca-file", self.tls["ca"], "--peer-client-cert-auth",
+                "--peer-trusted-ca-file", self.peer_ca, "--peer-client-cert-auth",
             ]
         if self.auth_token_arg:
             args += ["--auth-token", self.auth_token_arg]
@@ -531,7 +547,7 @@ class EtcdMember:
             conn.close()
 
     def _peer_ssl_context(self):
-        ctx = ssl.create_default_context(cafile=self.tls["ca"])
+        ctx = ssl.create_default_context(cafile=self.peer_ca)
         ctx.load_cert_chain(self.peer_cert, self.peer_key)
         return ctx
 

@@ -45,7 +45,7 @@ GROUP = grp.getgrgid(os.getgid()).gr_name
 class Tree(object):
     """A CA dir on the "controller", a pki_dir on the "host", and the inventory, in one temp dir."""
 
-    def __init__(self, root):
+    def __init__(self, root, etcd_member=False):
         self.root = str(root)
         self.ca_dir = os.path.join(self.root, 'controller', 'pki')
         self.pki_dir = os.path.join(self.root, 'host', 'etc', 'pki')
@@ -53,7 +53,9 @@ class Tree(object):
         self.record = os.path.join(self.root, 'record.json')
         if not os.path.exists(self.inventory):
             with open(self.inventory, 'w') as handle:
-                handle.write('%s ansible_host=%s ansible_connection=local\n' % (HOST, HOST_IP))
+                # In group etcd, the host is an etcd member (the default of pki_etcd_member).
+                handle.write('%s%s ansible_host=%s ansible_connection=local\n'
+                             % ('[etcd]\n' if etcd_member else '', HOST, HOST_IP))
 
     def copy(self, root):
         """The same files (modes kept) under ``root``."""
@@ -253,7 +255,8 @@ def test_server_certificate(baseline):
     assert ips == {ipaddress.ip_address(a) for a in expected}
     assert not any(ip.is_link_local for ip in ips)
     assert dns == {HOST, 'localhost', 'etcd.pki-test.example', facts['hostname'], facts['fqdn']}
-    assert ekus(cert) == {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH}
+    # Not an etcd member: with clientAuth, etcd would log a client presenting it in as the user named HOST.
+    assert ekus(cert) == {ExtendedKeyUsageOID.SERVER_AUTH}
     assert not cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
     assert cert.extensions.get_extension_for_class(x509.KeyUsage).value.digital_signature
     assert public_der(load_key(baseline.host(HOST + '.key'))) == public_der(cert)
@@ -310,6 +313,7 @@ def test_facts_for_other_roles(baseline):
     assert files['clients']['lb-agent'] == {'cert': baseline.host('client-lb-agent.crt'),
                                             'key': baseline.host('client-lb-agent.key')}
     assert record['pki_changed'] is True
+    assert files['etcd_peer'] is None
     assert baseline.recorded()['pki_changed'] is False
 
 
@@ -449,7 +453,7 @@ def test_ca_key_that_does_not_match_fails_and_changes_nothing(converged):
                                          serialization.NoEncryption()))
     before = converged.snapshot()
     run = converged.run()
-    assert_failed_naming(run, 'does not belong to the CA certificate')
+    assert_failed_naming(run, 'The CA private key', 'does not belong to its certificate')
     assert converged.snapshot() == before
 
 
@@ -548,11 +552,75 @@ def test_ca_key_with_passphrase(tmp_path):
     assert tree.snapshot() == before
 
 
+# ---------------------------------------------------------------- etcd members
+
+@pytest.fixture(scope='module')
+def member(tmp_path_factory):
+    """A converged tree for a host of group etcd."""
+    tree = Tree(tmp_path_factory.mktemp('pki-member'), etcd_member=True)
+    tree.first = tree.run()
+    assert_ok(tree.first)
+    tree.first_record = tree.recorded()
+    return tree
+
+
+def test_an_etcd_member_gets_a_peer_certificate_from_a_ca_of_its_own(member):
+    ca = load_cert(member.ca_cert)
+    peer_ca = load_cert(os.path.join(member.ca_dir, 'etcd-peer-ca.crt'))
+    assert public_der(peer_ca) != public_der(ca)
+    peer_ca.verify_directly_issued_by(peer_ca)
+    assert peer_ca.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == 'pgha etcd peer CA'
+    assert peer_ca.extensions.get_extension_for_class(x509.BasicConstraints).value.ca
+    assert mode(os.path.join(member.ca_dir, 'etcd-peer-ca.key')) == 0o600
+
+    server = load_cert(member.host(HOST + '.crt'))
+    peer = load_cert(member.host('etcd-peer.crt'))
+    peer.verify_directly_issued_by(peer_ca)
+    with pytest.raises(Exception):
+        peer.verify_directly_issued_by(ca)
+    # The JSON gateway presents the server certificate to its own member: clientAuth too, on members only.
+    assert ekus(server) == {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH}
+    assert ekus(peer) == {ExtendedKeyUsageOID.SERVER_AUTH, ExtendedKeyUsageOID.CLIENT_AUTH}
+    assert sans(peer) == sans(server)
+    assert peer.subject.get_attributes_for_oid(NameOID.COMMON_NAME)[0].value == HOST
+    assert public_der(load_key(member.host('etcd-peer.key'))) == public_der(peer)
+    assert public_der(peer) != public_der(server)
+
+    expected = {'ca.crt': 0o644, 'etcd-peer-ca.crt': 0o644, 'etcd-peer.crt': 0o644, 'etcd-peer.key': 0o600,
+                HOST + '.crt': 0o644, HOST + '.key': 0o600}
+    for client in CLIENTS:
+        expected['client-%s.crt' % client] = 0o644
+        expected['client-%s.key' % client] = 0o600
+    assert sorted(os.listdir(member.pki_dir)) == sorted(expected)
+    assert {name: mode(member.host(name)) for name in expected} == expected
+    with open(member.host('etcd-peer-ca.crt'), 'rb') as installed:
+        assert x509.load_pem_x509_certificate(installed.read()) == peer_ca
+    assert member.first_record['pki_files']['etcd_peer'] == {
+        'ca': member.host('etcd-peer-ca.crt'), 'cert': member.host('etcd-peer.crt'), 'key': member.host('etcd-peer.key')}
+
+
+def test_a_member_converged_changes_nothing(member, tmp_path):
+    tree = member.copy(tmp_path / 'tree')
+    again = tree.run()
+    assert_ok(again)
+    assert again.changed(HOST) == 0, again.stdout[-6000:]
+
+
+def test_a_host_that_leaves_the_etcd_group_loses_its_peer_key_and_client_auth(member, tmp_path):
+    tree = member.copy(tmp_path / 'tree')
+    run = tree.run(pki_etcd_member=False)
+    assert_ok(run)
+    for name in ('etcd-peer.crt', 'etcd-peer.key', 'etcd-peer-ca.crt'):
+        assert not os.path.exists(tree.host(name)), name
+    assert ekus(load_cert(tree.host(HOST + '.crt'))) == {ExtendedKeyUsageOID.SERVER_AUTH}
+    assert tree.recorded()['pki_changed'] is True
+
+
 # ---------------------------------------------------------------- the certificates work with etcd
 
 @pytest.mark.etcd
-def test_etcd_accepts_the_certificates(baseline, tmp_path):
-    """etcd with client-cert-auth and auth on, serving the role's server certificate.
+def test_etcd_accepts_the_certificates(member, tmp_path):
+    """etcd with client-cert-auth and auth on, serving an etcd member's server certificate.
 
     Our client presents the role's CN-less client certificate plus a username and
     password, through the JSON gateway - which itself dials etcd's gRPC port with
@@ -562,37 +630,40 @@ def test_etcd_accepts_the_certificates(baseline, tmp_path):
     if missing:
         pytest.skip('etcd binaries not found: %s' % ', '.join(missing))
     client_port, peer_port = etcd_harness.pick_free_ports(ETCD_IP, 2)
-    tls = {'cert': baseline.host(HOST + '.crt'), 'key': baseline.host(HOST + '.key'), 'ca': baseline.host('ca.crt'),
-           'health_cert': baseline.host('client-admin.crt'), 'health_key': baseline.host('client-admin.key')}
-    member = etcd_harness.EtcdMember('pki-test', ETCD_IP, client_port, peer_port, str(tmp_path / 'etcd'), tls=tls)
-    member.initial_cluster = 'pki-test=' + member.peer_url
-    member.cluster_token = 'pki-test-' + secrets.token_hex(4)
+    tls = {'cert': member.host(HOST + '.crt'), 'key': member.host(HOST + '.key'), 'ca': member.host('ca.crt'),
+           'health_cert': member.host('client-admin.crt'), 'health_key': member.host('client-admin.key'),
+           'peer_cert': member.host('etcd-peer.crt'), 'peer_key': member.host('etcd-peer.key'),
+           'peer_ca': member.host('etcd-peer-ca.crt')}
+    etcd = etcd_harness.EtcdMember('pki-test', ETCD_IP, client_port, peer_port, str(tmp_path / 'etcd'), tls=tls)
+    etcd.initial_cluster = 'pki-test=' + etcd.peer_url
+    etcd.cluster_token = 'pki-test-' + secrets.token_hex(4)
     password = secrets.token_urlsafe(12)
 
     def client(name, **kwargs):
-        return EtcdClient([member.client_url], ca_cert=baseline.host('ca.crt'),
-                          client_cert=baseline.host(name + '.crt'), client_key=baseline.host(name + '.key'),
+        return EtcdClient([etcd.client_url], ca_cert=member.host('ca.crt'),
+                          client_cert=member.host(name + '.crt'), client_key=member.host(name + '.key'),
                           **kwargs)
 
     try:
-        member.start(timeout=30)
+        etcd.start(timeout=30)
+        etcd.wait_peer_serving(10)  # the peer port serves with the peer certificate
         with client('client-admin') as admin:
             admin.role_add('root')
             admin.user_add('root', password)
             admin.user_grant_role('root', 'root')
             admin.auth_enable()
         for name in CLIENTS:
-            with client('client-' + name, username='root', password=password) as etcd:
-                etcd.put('/pki-test/' + name, name)
-                assert etcd.get('/pki-test/' + name).value == name.encode()
+            with client('client-' + name, username='root', password=password) as etcd_client:
+                etcd_client.put('/pki-test/' + name, name)
+                assert etcd_client.get('/pki-test/' + name).value == name.encode()
         # The control: a certificate WITH a CommonName (the server certificate)
         # is refused by the gateway once auth is on - why client certificates have none.
-        with client(HOST, username='root', password=password) as etcd:
+        with client(HOST, username='root', password=password) as etcd_client:
             with pytest.raises(EtcdError) as refused:
-                etcd.get('/pki-test/patroni')
+                etcd_client.get('/pki-test/patroni')
         assert 'CommonName' in str(refused.value)
     except Exception:
-        print(member.log_tail(40))
+        print(etcd.log_tail(40))
         raise
     finally:
-        member.kill()
+        etcd.kill()

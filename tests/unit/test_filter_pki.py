@@ -83,13 +83,37 @@ def test_subject_alt_names_bad_input(bad, needle):
         pki_subject_alt_names(bad)
 
 
-def test_certificates():
-    assert pki_certificates('pg1', ['patroni', 'admin']) == [
-        {'file': 'pg1', 'server': True, 'name': 'pg1'},
-        {'file': 'client-patroni', 'server': False, 'name': 'patroni'},
-        {'file': 'client-admin', 'server': False, 'name': 'admin'},
-    ]
-    assert pki_certificates('pg1', []) == [{'file': 'pg1', 'server': True, 'name': 'pg1'}]
+SERVER = {'file': 'pg1', 'name': 'pg1', 'ca': 'main', 'common_name': 'pg1', 'organizational_unit': None,
+          'subject_alt_names': True, 'extended_key_usage': ['serverAuth']}
+CLIENTS = [
+    {'file': 'client-patroni', 'name': 'patroni', 'ca': 'main', 'common_name': None, 'organizational_unit': 'patroni',
+     'subject_alt_names': False, 'extended_key_usage': ['clientAuth']},
+    {'file': 'client-admin', 'name': 'admin', 'ca': 'main', 'common_name': None, 'organizational_unit': 'admin',
+     'subject_alt_names': False, 'extended_key_usage': ['clientAuth']},
+]
+
+
+def test_certificates_of_a_host_that_is_no_etcd_member():
+    """Its server certificate cannot be presented as a client certificate, and it gets no peer certificate."""
+    assert pki_certificates('pg1', ['patroni', 'admin']) == [SERVER] + CLIENTS
+    assert pki_certificates('pg1', []) == [SERVER]
+    assert pki_certificates('pg1', [], etcd_member=False) == [SERVER]
+
+
+def test_certificates_of_an_etcd_member():
+    """The server certificate is a client certificate too (the JSON gateway); the peer certificate comes from the
+    peer CA."""
+    member_server = dict(SERVER, extended_key_usage=['serverAuth', 'clientAuth'])
+    peer = {'file': 'etcd-peer', 'name': 'pg1', 'ca': 'etcd_peer', 'common_name': 'pg1', 'organizational_unit': None,
+            'subject_alt_names': True, 'extended_key_usage': ['serverAuth', 'clientAuth']}
+    assert pki_certificates('pg1', ['patroni', 'admin'], etcd_member=True) == [member_server, peer] + CLIENTS
+    assert [c['ca'] for c in pki_certificates('pg1', ['admin'], True)] == ['main', 'etcd_peer', 'main']
+
+
+def test_certificates_lists_are_fresh_copies():
+    first = pki_certificates('pg1', [])
+    first[0]['extended_key_usage'].append('codeSigning')
+    assert pki_certificates('pg1', []) == [SERVER]
 
 
 @pytest.mark.parametrize('hostname, names, needle', [
@@ -100,6 +124,11 @@ def test_certificates():
 def test_certificates_bad_input(hostname, names, needle):
     with pytest.raises(AnsibleFilterError, match=needle):
         pki_certificates(hostname, names)
+
+
+def test_certificates_refuse_a_member_flag_that_is_no_boolean():
+    with pytest.raises(AnsibleFilterError, match='etcd_member as a boolean'):
+        pki_certificates('pg1', [], 'yes')
 
 
 def test_client_files():

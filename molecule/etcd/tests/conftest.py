@@ -15,7 +15,8 @@ from etcd_scenario import Scenario  # noqa: E402  pylint: disable=wrong-import-p
 
 # Cheap checks of the converged cluster first; the etcd playbook's idempotence and output last, after the
 # membership changes, so that it also covers what they left behind.
-MODULE_ORDER = ['test_cluster_health.py', 'test_tls.py', 'test_rbac.py', 'test_scaling.py', 'test_no_secrets.py']
+MODULE_ORDER = ['test_cluster_health.py', 'test_tls.py', 'test_rbac.py', 'test_rolling_restart.py', 'test_scaling.py',
+                'test_no_secrets.py']
 
 scenario, report, pytest_collection_modifyitems, pytest_terminal_summary = shared_conftest(
     'etcd', Scenario, MODULE_ORDER, __file__)

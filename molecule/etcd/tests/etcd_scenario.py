@@ -17,12 +17,14 @@ import yaml
 
 from ansible_collections.pgha.cluster.plugins.module_utils.etcd_client import EtcdClient
 from ansible_collections.pgha.cluster.plugins.module_utils.etcd_errors import EtcdError
-from scenario_base import ScenarioBase
+from scenario_base import ScenarioBase, run_playbook
 
 CLIENT_PORT = 2379
 PEER_PORT = 2380
-# Where the pki role installs the certificates on the hosts, and where the etcd role keeps its data.
+# Where the pki role installs the certificates on the hosts, and where the etcd role keeps its configuration
+# (with the JWT signing key and etcd's copies of the TLS files) and its data.
 HOST_PKI_DIR = '/etc/pgha/pki'
+HOST_CONFIG_DIR = '/etc/pgha/etcd'
 HOST_DATA_DIR = '/var/lib/etcd/pgha'
 
 
@@ -61,6 +63,16 @@ class Scenario(ScenarioBase):
         base = os.path.join(self.pki_ca_dir, 'hosts', host or self.members[0], 'client-%s' % name)
         return base + '.crt', base + '.key'
 
+    def host_cert(self, host, name):
+        """(cert, key) ``name`` issued for ``host``: its server certificate (``name`` = host) or ``etcd-peer``."""
+        base = os.path.join(self.pki_ca_dir, 'hosts', host, name)
+        return base + '.crt', base + '.key'
+
+    @property
+    def peer_ca_cert(self):
+        """The CA the etcd peer ports trust (and only they)."""
+        return os.path.join(self.pki_ca_dir, 'etcd-peer-ca.crt')
+
     def private_keys(self):
         """Every private key file the scenario's CA directory holds (CA, hosts, JWT)."""
         found = []
@@ -70,12 +82,13 @@ class Scenario(ScenarioBase):
 
     # ------------------------------------------------------------------ clients
 
-    def client(self, user='root', cert='admin', hosts=None, timeout=10.0):
-        """Our EtcdClient; ``user=None`` sends no credentials, ``cert=None`` presents no client certificate."""
+    def client(self, user='root', cert='admin', hosts=None, timeout=10.0, password=None):
+        """Our EtcdClient; ``user=None`` sends no credentials, ``cert=None`` presents no client certificate;
+        ``password`` defaults to the user's from the inventory."""
         cert_file, key_file = self.client_cert(cert) if cert else (None, None)
         return EtcdClient([self.client_url(h) for h in hosts or self.members], ca_cert=self.ca_cert,
                           client_cert=cert_file, client_key=key_file, username=user,
-                          password=self.passwords[user] if user else None, timeout=timeout)
+                          password=(password or self.passwords[user]) if user else None, timeout=timeout)
 
     def etcdctl(self, container, args, user='root', endpoints=None, timeout=120):
         """etcdctl (v3 API) in ``container``, as ``user`` (None: no credentials), with the admin client certificate."""
@@ -97,13 +110,24 @@ class Scenario(ScenarioBase):
 
     # ------------------------------------------------------------------ Ansible
 
-    def write_inventory(self, path, members, spares=(), down=()):
+    def run_plays(self, plays, workdir, extra_vars=None, label='plays'):
+        """ansible-playbook of ``plays`` (a list of plays, written to ``workdir``) on Molecule's inventory."""
+        log_file = os.path.join(self.log_dir, '%s-%s.log' % (label, time.strftime('%H%M%S')))
+        env = {'ANSIBLE_CONFIG': os.environ.get('ANSIBLE_CONFIG', os.path.join(self.ephemeral_dir, 'ansible.cfg')),
+               'ANSIBLE_FORKS': '5'}
+        return run_playbook(plays, self.inventory_file, extra_vars=extra_vars, env=env, timeout=1200,
+                            workdir=str(workdir), log_file=log_file)
+
+    def write_inventory(self, path, members, spares=(), down=(), extra_host_vars=None):
         """A YAML inventory like Molecule's, with ``members`` in group etcd and ``spares`` in etcd_spare.
 
         Ansible reaches the hosts in ``down`` over SSH at their address, where
         nothing listens: to Ansible they are down (unreachable), as a dead host is.
+        ``extra_host_vars``: {host: {variable: value}} set for those hosts.
         """
         host_vars = {h: dict(self.host_vars[h]) for h in list(members) + list(spares)}
+        for host, settings in (extra_host_vars or {}).items():
+            host_vars[host].update(settings)
         for host in down:
             host_vars[host].update({'ansible_connection': 'ssh', 'ansible_host': self.ip(host),
                                     'ansible_ssh_common_args': '-o ConnectTimeout=10 -o StrictHostKeyChecking=no '
@@ -236,5 +260,5 @@ class Scenario(ScenarioBase):
         for host in self.spares:
             subprocess.run(['docker', 'unpause', host], capture_output=True, timeout=60, check=False)
             self.docker_exec(host, ['systemctl', 'disable', '--now', 'etcd.service'])
-            self.docker_exec(host, ['rm', '-rf', HOST_DATA_DIR])
+            self.docker_exec(host, ['rm', '-rf', HOST_DATA_DIR, HOST_CONFIG_DIR])
         return notes

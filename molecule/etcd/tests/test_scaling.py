@@ -1,6 +1,7 @@
 """Membership changes with the collection's playbooks: 3 -> 5 -> 3 members while a client keeps writing
-(removing the leader, and a member whose host is down, on the way back), and the refusals that protect the
-cluster.
+(removing the leader - whose inventory gives a member name it does not run with, so it is found by its peer URL -
+and a member whose host is down, on the way back), and the refusals that protect the cluster. The first spare
+had Debian's own etcd running when it was added (prepare.yml): its untouched data is moved aside, not deleted.
 
 The add/remove playbooks take their members from the inventory's `etcd` group, so each stage gets its own
 inventory (Molecule's connection settings and group_vars, the group as it is at that stage), as a user would
@@ -15,7 +16,7 @@ import uuid
 
 import pytest
 
-from etcd_scenario import HOST_DATA_DIR
+from etcd_scenario import HOST_CONFIG_DIR, HOST_DATA_DIR, HOST_PKI_DIR
 from etcd_secrets import secrets_in
 from etcd_writer import Writer
 
@@ -86,22 +87,28 @@ def _check_written(acks, found, reader):
 # One run of the add or remove playbook. `group`: the inventory's etcd group for that run; `after`: the members
 # expected afterwards. `leader`: make the host the leader first (removing the leader puts the writes through an
 # election). `down`: the host is down while it is removed (its etcd frozen, Ansible cannot reach it), the usual
-# reason to remove a member.
-Stage = collections.namedtuple('Stage', ['playbook', 'host', 'group', 'spares', 'after', 'leader', 'down'])
+# reason to remove a member. `renamed`: the inventory gives the host an etcd_name other than the one its member
+# runs with (the member must be found by its peer URL, and never be wiped while the cluster still counts it).
+Stage = collections.namedtuple('Stage', ['playbook', 'host', 'group', 'spares', 'after', 'leader', 'down',
+                                         'renamed'])
+PEER_FILES = [HOST_PKI_DIR + '/etcd-peer.key', HOST_PKI_DIR + '/etcd-peer.crt', HOST_PKI_DIR + '/etcd-peer-ca.crt']
+DEBIAN_DEFAULT_DATA = '/var/lib/etcd/default'
 
 
 def _stages(base, first, second):
     return [
-        Stage('etcd_add_member', first, base, [first, second], base + [first], False, False),
-        Stage('etcd_add_member', second, base + [first], [second], base + [first, second], False, False),
-        Stage('etcd_remove_member', second, base + [first, second], [], base + [first], True, False),
-        Stage('etcd_remove_member', first, base + [first], [second], base, False, True),
+        Stage('etcd_add_member', first, base, [first, second], base + [first], False, False, False),
+        Stage('etcd_add_member', second, base + [first], [second], base + [first, second], False, False, False),
+        Stage('etcd_remove_member', second, base + [first, second], [], base + [first], True, False, True),
+        Stage('etcd_remove_member', first, base + [first], [second], base, False, True, False),
     ]
 
 
 def _run_stage(scenario, stage, tmp_path):
     inventory = scenario.write_inventory(tmp_path / ('%s-%s.yml' % (stage.playbook, stage.host)), stage.group,
-                                         stage.spares, down=[stage.host] if stage.down else [])
+                                         stage.spares, down=[stage.host] if stage.down else [],
+                                         extra_host_vars={stage.host: {'etcd_name': stage.host + '-renamed'}}
+                                         if stage.renamed else None)
     var = 'etcd_new_member' if stage.playbook == 'etcd_add_member' else 'etcd_old_member'
     if stage.leader:
         scenario.move_leader(stage.host)
@@ -127,14 +134,42 @@ def _check_stage(scenario, stage, run, root):
         assert '%s is no longer an etcd member, but it could not be reached to clean it up' % stage.host in run.output, (
             run.tail())
         # What the playbook asks the user to do once the host is back.
-        for command in (['systemctl', 'disable', '--now', 'etcd.service'], ['rm', '-rf', HOST_DATA_DIR]):
+        for command in (['systemctl', 'disable', '--now', 'etcd.service'],
+                        ['rm', '-rf', HOST_DATA_DIR, HOST_CONFIG_DIR] + PEER_FILES):
             proc = scenario.docker_exec(stage.host, command)
             assert proc.returncode == 0, (command, proc.stderr)
     elif stage.playbook == 'etcd_remove_member':
         assert scenario.service_state(stage.host) != 'active', 'etcd still runs on the removed %s' % stage.host
-        assert scenario.docker_exec(stage.host, ['test', '-e', HOST_DATA_DIR]).returncode != 0, (
-            'the removed %s kept its data directory' % stage.host)
+        # Its data, the JWT signing key (in the configuration directory) and the key the peer port accepts.
+        for path in [HOST_DATA_DIR, HOST_CONFIG_DIR] + PEER_FILES:
+            assert scenario.docker_exec(stage.host, ['test', '-e', path]).returncode != 0, (
+                'the removed %s kept %s' % (stage.host, path))
     return scenario.wait_cluster(stage.after, timeout=180)
+
+
+def _debian_default_running(scenario, host):
+    """Debian's own single-node etcd running on ``host``, as the package leaves it when nothing masked it
+    (prepare.yml installed the package so on a fresh container; after an earlier run, the removed member's
+    drop-in is taken away first). Returns the copies of its data put aside so far."""
+    for command in (['rm', '-f', '/etc/systemd/system/etcd.service.d/pgha.conf'], ['systemctl', 'daemon-reload'],
+                    ['systemctl', 'unmask', 'etcd.service'], ['systemctl', 'start', 'etcd.service'],
+                    ['test', '-d', DEBIAN_DEFAULT_DATA + '/member']):
+        proc = scenario.docker_exec(host, command)
+        assert proc.returncode == 0, (host, command, proc.stderr)
+    return _put_aside(scenario, host)
+
+
+def _put_aside(scenario, host):
+    proc = scenario.docker_exec(host, ['sh', '-c', 'ls -d %s.moved-by-pgha-* 2>/dev/null || true' % DEBIAN_DEFAULT_DATA])
+    return set(proc.stdout.split())
+
+
+def _check_debian_default_put_aside(scenario, host, before):
+    assert scenario.docker_exec(host, ['test', '-e', DEBIAN_DEFAULT_DATA]).returncode != 0, (
+        "Debian's default etcd data is still in place on %s" % host)
+    new = _put_aside(scenario, host) - before
+    assert len(new) == 1, 'expected one new copy of the default data on %s, found %s' % (host, sorted(new))
+    assert scenario.docker_exec(host, ['test', '-d', new.pop() + '/member']).returncode == 0
 
 
 def test_scale_3_to_5_to_3_while_a_client_writes(scenario, tmp_path, report):
@@ -147,11 +182,15 @@ def test_scale_3_to_5_to_3_while_a_client_writes(scenario, tmp_path, report):
     timings = []
     try:
         writer.wait_for_acks(5)
+        debian_default = scenario.spares[0]
+        put_aside = _debian_default_running(scenario, debian_default)
         for stage in _stages(base, *scenario.spares[:2]):
             start = time.monotonic()
             run = _run_stage(scenario, stage, tmp_path)
             writes = writer.acks_between(start, time.monotonic())
             details = _check_stage(scenario, stage, run, root)
+            if stage.playbook == 'etcd_add_member' and stage.host == debian_default:
+                _check_debian_default_put_aside(scenario, debian_default, put_aside)
             timings.append('%s %s%s: %.0fs, %d writes acknowledged meanwhile' % (
                 stage.playbook, stage.host, ' (the leader)' if stage.leader else ' (host down)' if stage.down else '',
                 run.seconds, writes))

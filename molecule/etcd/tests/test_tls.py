@@ -1,8 +1,9 @@
-"""Every etcd listener speaks TLS only and admits only clients with a certificate from the cluster's CA.
+"""Every etcd listener speaks TLS only. The client port admits only clients with a certificate from the cluster's
+CA; the peer port only etcd members, with a peer certificate from the etcd peer CA.
 
-Each refusal is paired with the same request made with the cluster's own
-admin client certificate, which must succeed: a refusal then cannot come from
-a wrong address, a network problem or a server certificate we fail to verify.
+Each refusal is paired with the same request made with a certificate the port accepts (the admin client
+certificate on the client port, another member's peer certificate on the peer port), which must succeed: a
+refusal then cannot come from a wrong address, a network problem or a server certificate we fail to verify.
 """
 
 import datetime
@@ -20,11 +21,40 @@ from ansible_collections.pgha.cluster.plugins.module_utils.etcd_errors import Et
 from etcd_scenario import CLIENT_PORT, HOST_PKI_DIR, PEER_PORT
 
 PORTS = {'client': CLIENT_PORT, 'peer': PEER_PORT}
+# In a member's container: the certificate each port accepts, and the CA its server certificate comes from.
+CONTAINER_CONTROL = {
+    'client': ['--cacert', HOST_PKI_DIR + '/ca.crt', '--cert', HOST_PKI_DIR + '/client-admin.crt',
+               '--key', HOST_PKI_DIR + '/client-admin.key'],
+    'peer': ['--cacert', HOST_PKI_DIR + '/etcd-peer-ca.crt', '--cert', HOST_PKI_DIR + '/etcd-peer.crt',
+             '--key', HOST_PKI_DIR + '/etcd-peer.key'],
+}
+
+
+def server_ca(scenario, port):
+    return scenario.peer_ca_cert if port == PEER_PORT else scenario.ca_cert
+
+
+def other_member(scenario, host):
+    return next(h for h in scenario.members if h != host)
+
+
+def https_control(scenario, host, port):
+    """A request to ``port`` of ``host`` with a certificate it accepts must be answered: the admin client
+    certificate from here; for the peer port, another member's peer certificate from that member's container
+    (etcd also checks that a client certificate with addresses in it comes from one of them)."""
+    if port == PEER_PORT:
+        other = other_member(scenario, host)
+        rc, code = curl(scenario, other, 'https://%s:%d/members' % (scenario.ip(host), port), '--http1.1',
+                        *CONTAINER_CONTROL['peer'])
+        assert (rc, code) == (0, '200'), 'the control request from %s to %s:%d failed' % (other, host, port)
+    else:
+        control = https_get(scenario, host, port, '/version', cert=scenario.client_cert('admin'))
+        assert control[:2] == ('answered', 200), control
 
 
 def https_get(scenario, host, port, path, cert=None, timeout=15):
     """('answered', status, body) or ('refused', why) for an HTTPS GET presenting ``cert`` (a (crt, key) pair)."""
-    ctx = ssl.create_default_context(cafile=scenario.ca_cert)
+    ctx = ssl.create_default_context(cafile=server_ca(scenario, port))
     if cert:
         ctx.load_cert_chain(*cert)
     conn = http.client.HTTPSConnection(scenario.ip(host), port, context=ctx, timeout=timeout)
@@ -85,8 +115,7 @@ def test_plain_http_gets_no_http_answer(scenario, port):
         assert rc != 0 and code == '000', 'plain HTTP to %s:%d got an answer (curl rc %s, HTTP %s)' % (
             host, PORTS[port], rc, code)
         rc, code = curl(scenario, other, base % ('https', scenario.ip(host), PORTS[port]), '--http1.1',
-                        '--cacert', HOST_PKI_DIR + '/ca.crt', '--cert', HOST_PKI_DIR + '/client-admin.crt',
-                        '--key', HOST_PKI_DIR + '/client-admin.key')
+                        *CONTAINER_CONTROL[port])
         assert (rc, code) == (0, '200'), 'the control request over TLS to %s:%d failed' % (host, PORTS[port])
 
 
@@ -96,8 +125,7 @@ def test_tls_without_client_certificate_is_refused(scenario, port):
         outcome = https_get(scenario, host, PORTS[port], '/version')
         assert outcome[0] == 'refused', '%s:%d answered a client without certificate: %s' % (
             host, PORTS[port], outcome)
-        control = https_get(scenario, host, PORTS[port], '/version', cert=scenario.client_cert('admin'))
-        assert control[:2] == ('answered', 200), control
+        https_control(scenario, host, PORTS[port])
 
 
 @pytest.mark.parametrize('port', sorted(PORTS))
@@ -106,6 +134,23 @@ def test_client_certificate_from_another_ca_is_refused(scenario, foreign_cert, p
         outcome = https_get(scenario, host, PORTS[port], '/version', cert=foreign_cert)
         assert outcome[0] == 'refused', '%s:%d accepted a certificate from another CA: %s' % (
             host, PORTS[port], outcome)
+
+
+def test_peer_port_admits_only_members(scenario):
+    """Only a member's peer certificate gets the member list on the peer port: not the client certificates every
+    host holds, nor a member's server certificate (the cluster's CA, clientAuth - but not the peer CA). Each is
+    presented from a member's container, the address its certificates name, so that the CA is the only reason
+    for a refusal."""
+    for host in scenario.members:
+        other = other_member(scenario, host)
+        url = 'https://%s:%d/members' % (scenario.ip(host), PEER_PORT)
+        peer_ca = ['--cacert', HOST_PKI_DIR + '/etcd-peer-ca.crt']
+        for name in ('client-admin', 'client-patroni', 'client-lb-agent', other):
+            rc, code = curl(scenario, other, url, '--http1.1', *(peer_ca + [
+                '--cert', '%s/%s.crt' % (HOST_PKI_DIR, name), '--key', '%s/%s.key' % (HOST_PKI_DIR, name)]))
+            assert rc != 0 and code == '000', '%s:%d answered %s\'s %s certificate (curl rc %s, HTTP %s)' % (
+                host, PEER_PORT, other, name, rc, code)
+        https_control(scenario, host, PEER_PORT)
 
 
 def test_our_client_reports_the_refusals(scenario, foreign_cert):
