@@ -24,7 +24,11 @@ GRPC_UNAUTHENTICATED = 16
 
 
 class EtcdError(Exception):
-    """Base class of every error the client raises."""
+    """Base class of every error the client raises.
+
+    ``resent``: the request went to another endpoint first, which failed after it may have applied it (a lost
+    reply); an "already exists" answer may then be about the request's own earlier attempt.
+    """
 
     def __init__(self, message, endpoint=None, cause=None, code=None):
         super(EtcdError, self).__init__(message)
@@ -32,6 +36,7 @@ class EtcdError(Exception):
         self.endpoint = endpoint
         self.cause = cause
         self.code = code
+        self.resent = False
 
     def __str__(self):
         return self.message
@@ -161,6 +166,10 @@ class EtcdRoleExists(EtcdServerError):
     """A role of that name exists already."""
 
 
+class EtcdLeaseExists(EtcdServerError):
+    """A lease with the requested ID exists already."""
+
+
 class EtcdPeerURLsExist(EtcdServerError):
     """Another member (or the one just added) already has these peer URLs."""
 
@@ -209,6 +218,7 @@ _KINDS_BY_MESSAGE = (
     ('member not found', EtcdMemberNotFound),
     ('user name already exists', EtcdUserExists),
     ('role name already exists', EtcdRoleExists),
+    ('lease already exists', EtcdLeaseExists),
     ('peer urls already exists', EtcdPeerURLsExist),
     ('too many learner', EtcdTooManyLearners),
     ('in sync with leader', EtcdLearnerNotReady),

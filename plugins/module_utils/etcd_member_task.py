@@ -41,6 +41,7 @@ from .etcd_membership import (
     describe,
     diff_view,
     find_member,
+    find_member_to_remove,
     hex_id,
     initial_cluster,
     is_started,
@@ -109,6 +110,8 @@ class MemberTask(object):
     def refuse(self, msg, members, health=None):
         """Fail without having changed anything."""
         extra = {'changed': False, 'action': 'none', 'members': [member_dict(m) for m in members]}
+        if self.params['state'] == 'absent':
+            extra['removed'] = False
         if health is not None:
             extra['health'] = self.health_report(members, health)
         raise MemberTaskFailed(msg, **extra)
@@ -186,9 +189,20 @@ class MemberTask(object):
     # ------------------------------------------------------------ state=absent
 
     def absent(self, members):
-        target = self.find(members)
+        try:
+            target, matched_by = find_member_to_remove(members, self.name, self.peer_urls)
+        except MembershipConflict as exc:
+            self.refuse(str(exc), members)
         if target is None:
-            return self.result(False, 'none', members, members, None)
+            result = self.result(False, 'none', members, members, None)
+            result.update(removed=False, matched_by=[],
+                          msg='no member is named %s%s: nothing to remove' % (
+                              self.name, ' or has peer URLs %s' % ', '.join(self.peer_urls) if self.peer_urls else ''))
+            return result
+        if 'name' not in matched_by:
+            self.warn('no member is named %s; %s has its peer URLs %s and is the one %s'
+                      % (self.name, describe(target), ', '.join(self.peer_urls),
+                         'that would be removed' if self.check_mode else 'removed'))
         health = {}
         if not target.is_learner:
             health = self.health(voters(members))
@@ -213,7 +227,12 @@ class MemberTask(object):
             self.warn('every configured endpoint belongs to %s, which is %s: later tasks need the client URLs '
                       'of the remaining members' % (describe(target),
                                                     'about to be removed' if self.check_mode else 'removed now'))
-        return self.result(True, 'removed', members, after, target)
+        result = self.result(True, 'removed', members, after, target)
+        found_by = ' and '.join(m.replace('_', ' ') for m in matched_by)
+        result.update(removed=True, matched_by=matched_by,
+                      msg='%s %s (found by %s)' % ('would remove' if self.check_mode else 'removed', describe(target),
+                                                   found_by))
+        return result
 
     # ------------------------------------------------------------ state=present
 

@@ -146,6 +146,33 @@ def find_member(members, name, peer_urls=None):
     return unstarted[0] if unstarted else None
 
 
+def find_member_to_remove(members, name, peer_urls=None):
+    """(the member a removal means or None, how it was found: a list of 'name' and 'peer_urls').
+
+    Unlike find_member, a started member is found by its peer URLs too: the
+    name etcd knows it by may not be the one the task gives (a renamed host),
+    while a peer URL belongs to one member only. MembershipConflict when the
+    name and the peer URLs point at different members, or either at several.
+    """
+    named = [m for m in members if m.name == name]
+    if len(named) > 1:
+        raise MembershipConflict('%d members are named %r (%s): etcd allows duplicate names, but this module '
+                                 'cannot tell which one is meant; remove the extra one with etcdctl'
+                                 % (len(named), name, ', '.join(describe(m) for m in named)))
+    wanted = url_set(peer_urls)
+    by_url = [m for m in members if wanted & url_set(m.peer_urls)] if wanted else []
+    if len(by_url) > 1:
+        raise MembershipConflict('peer URLs %s belong to %d members (%s): name one peer URL of the member to remove'
+                                 % (', '.join(sorted(wanted)), len(by_url), ', '.join(describe(m) for m in by_url)))
+    if named and by_url and named[0].id != by_url[0].id:
+        raise MembershipConflict('%s is named %r, but peer URLs %s belong to %s: not guessing which member to '
+                                 'remove; fix name or peer_urls' % (describe(named[0]), name, ', '.join(sorted(wanted)),
+                                                                    describe(by_url[0])))
+    target = (named or by_url or [None])[0]
+    matched_by = [how for how, found in (('name', named), ('peer_urls', by_url)) if found]
+    return target, matched_by
+
+
 def url_conflicts(members, peer_urls, target=None):
     """Messages for peer URLs in ``peer_urls`` that another member than ``target`` already holds."""
     wanted = url_set(peer_urls)

@@ -58,11 +58,15 @@ def fail_on_etcd_error(module, exc, **result):
 
 
 def connect(module):
-    """An EtcdClient for a module; bad connection options end the module with a clear message."""
+    """An EtcdClient for a module; bad connection options (credentials over plain HTTP to another host among
+    them) end the module with a clear message, and what the options weaken becomes the module's warnings."""
     try:
-        return client_from_params(module.params)
+        client = client_from_params(module.params)
     except EtcdError as exc:
         fail_on_etcd_error(module, exc)
+    for warning in client.warnings:
+        module.warn(warning)
+    return client
 
 
 def etcd_module(argument_spec=None, **kwargs):

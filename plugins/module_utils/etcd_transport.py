@@ -28,7 +28,7 @@ from .etcd_errors import (
     error_from_reply,
 )
 from .etcd_types import parse_endpoints
-from .tls_context import TLSConfigError, build_ssl_context
+from .tls_context import TLSConfigError, build_ssl_context, plain_http_exposes, unverified_tls_warning
 
 USER_AGENT = 'pgha.cluster-etcd-client'
 
@@ -99,6 +99,15 @@ def _most_telling_kind(failures):
     return EtcdUnreachable
 
 
+def refuse_plain_credentials(endpoint):
+    """EtcdConfigError when credentials sent to ``endpoint`` would cross the network in clear."""
+    if plain_http_exposes(endpoint.scheme, endpoint.host):
+        raise EtcdConfigError('refusing to send etcd credentials (username/password or token) to %s over plain '
+                              'HTTP, where anyone on the network can read them: use an https:// endpoint with '
+                              'ca_cert (plain http:// is accepted only on the loopback interface)' % endpoint.url,
+                              endpoint=endpoint.url)
+
+
 def combine_failures(failures):
     """One error for "every endpoint failed", of the most telling kind among them."""
     if len(failures) == 1:
@@ -113,7 +122,14 @@ class Transport(object):
 
     The endpoint that answered last is tried first next time. Connection errors
     (and "no leader"/unavailable replies) move on to the next endpoint; every
-    other error reply is raised at once.
+    other error reply is raised at once. An error raised after an earlier
+    endpoint failed has ``resent`` set: that endpoint may have applied the
+    request before its reply was lost.
+
+    Requests that carry credentials (a token, or a password in the body) are
+    never sent over plain HTTP to another host (refuse_plain_credentials).
+    ``warnings`` lists what the settings weaken (validate_certs=false), for
+    the caller to pass on.
     """
 
     def __init__(self, endpoints, ca_cert=None, client_cert=None, client_key=None, timeout=5.0,
@@ -137,6 +153,10 @@ class Transport(object):
         elif tls_wanted:
             raise EtcdConfigError('ca_cert/client_cert are set but the etcd endpoints use http://: use https:// '
                                   'endpoints or drop the certificate options')
+        self.warnings = []
+        if self.ssl_context is not None and not validate_certs:
+            self.warnings.append(unverified_tls_warning('the etcd servers (%s)' % ', '.join(
+                ep.url for ep in self.endpoints)))
         self._connections = {}
         self._preferred = 0
         self._lock = threading.RLock()
@@ -162,6 +182,7 @@ class Transport(object):
         return [self.endpoints[(self._preferred + i) % n] for i in range(n)]
 
     def _roundtrip(self, endpoint, method, path, body, headers):
+        """(HTTP status, body, whether the request was sent twice to this endpoint)."""
         conn = self._connections.get(endpoint)
         reused = conn is not None
         for attempt in (1, 2):
@@ -186,14 +207,15 @@ class Transport(object):
             if not self.keep_alive or resp.will_close:
                 conn.close()
                 self._connections.pop(endpoint, None)
-            return resp.status, data
+            return resp.status, data, attempt > 1
         raise AssertionError('unreachable')  # pragma: no cover
 
-    def request(self, path, payload=None, token=None, endpoint=None, method='POST'):
+    def request(self, path, payload=None, token=None, endpoint=None, method='POST', secret=False):
         """Send one request; return the decoded JSON reply.
 
         With ``endpoint`` the request goes to that member only (no failover),
-        which is what per-member status and health checks need.
+        which is what per-member status and health checks need. ``secret``
+        says that ``payload`` holds a password.
         """
         body = None if payload is None else json.dumps(payload).encode('utf-8')
         headers = {'Content-Type': 'application/json', 'User-Agent': USER_AGENT}
@@ -201,10 +223,13 @@ class Transport(object):
             headers['Authorization'] = token
         with self._lock:
             targets = [endpoint] if endpoint is not None else self.ordered_endpoints()
+            if token or secret:
+                for ep in targets:
+                    refuse_plain_credentials(ep)
             failures = []
             for ep in targets:
                 try:
-                    status, data = self._roundtrip(ep, method, path, body, headers)
+                    status, data, twice = self._roundtrip(ep, method, path, body, headers)
                 except _CONNECTION_ERRORS as exc:
                     failures.append(describe_connection_error(ep, exc, self.ca_cert))
                     continue
@@ -217,6 +242,7 @@ class Transport(object):
                 if isinstance(err, EtcdUnreachable):
                     failures.append(err)
                     continue
+                err.resent = bool(failures) or twice
                 raise err
             raise combine_failures(failures)
 

@@ -9,6 +9,11 @@ cut, idle for too long) the watch opens a new one on the next endpoint with
 ``start_revision`` = the revision after the last one it delivered, so no event
 is lost or delivered twice. If etcd has compacted that revision meanwhile,
 EtcdCompacted is raised: the caller must re-read the state and watch again.
+
+Re-opening is bounded: streams that keep breaking before they deliver
+anything count as one outage, which ends in an error after
+``reconnect_timeout``, with a growing pause between attempts; a rejected
+token is renewed a few times at most. Nothing here recurses.
 """
 
 from __future__ import absolute_import, division, print_function
@@ -21,14 +26,25 @@ import json
 import socket
 import time
 
-from .etcd_errors import EtcdCompacted, EtcdConnectionError, EtcdError, error_from_reply, is_token_rejected
-from .etcd_transport import combine_failures, describe_connection_error, USER_AGENT
+from .etcd_errors import (
+    EtcdCompacted,
+    EtcdConnectionError,
+    EtcdError,
+    EtcdUnreachable,
+    error_from_reply,
+    is_token_rejected,
+)
+from .etcd_transport import combine_failures, describe_connection_error, refuse_plain_credentials, USER_AGENT
 from .etcd_types import KeyValue, as_int, b64, key_range
 
 WatchEvent = collections.namedtuple('WatchEvent', ['type', 'kv', 'prev_kv'])
 WatchResponse = collections.namedtuple('WatchResponse', ['revision', 'events'])
 
 _STREAM_ERRORS = (OSError, http.client.HTTPException, ValueError)
+# Renewals of a rejected token in a row, before the rejection is the caller's.
+MAX_TOKEN_RENEWALS = 2
+FIRST_PAUSE = 0.05
+LONGEST_PAUSE = 1.0
 
 
 class Watch(object):
@@ -39,6 +55,9 @@ class Watch(object):
     vanished without closing its sockets is otherwise never noticed).
     ``reconnect_timeout``: how long to keep trying to re-open before raising
     EtcdUnreachable/EtcdTLSError; ``next_revision`` then tells where to resume.
+    A stream that breaks before delivering anything, sooner than
+    ``idle_timeout`` after it opened, does not end the outage it was opened
+    in: the time counts from the first break.
     """
 
     def __init__(self, client, key, prefix=False, range_end=None, start_revision=0, prev_kv=False,
@@ -63,6 +82,11 @@ class Watch(object):
         self._closed = False
         self._opened_once = False
         self._token_retries = 0
+        self.opens = 0  # streams opened, for tests and the agent's metrics
+        self._opened_at = None
+        self._delivered = False  # whether the current stream delivered a response
+        self._outage_since = None  # first break of streams that delivered nothing since
+        self._pause = FIRST_PAUSE
         endpoints = client.transport.endpoints
         self._ep_index = endpoints.index(client.transport.ordered_endpoints()[0])
 
@@ -102,6 +126,8 @@ class Watch(object):
 
     def _open_on(self, endpoint):
         token = self.client.current_token()
+        if token:
+            refuse_plain_credentials(endpoint)
         conn = self.client.transport.new_connection(endpoint, timeout=self.idle_timeout)
         headers = {'Content-Type': 'application/json', 'User-Agent': USER_AGENT}
         if token:
@@ -120,38 +146,57 @@ class Watch(object):
         self.endpoint = endpoint.url
 
     def _open(self):
-        """Open a stream on the first endpoint that takes it, retrying until reconnect_timeout."""
+        """Open a stream on the first endpoint that takes it, retrying until the outage is reconnect_timeout old.
+
+        A loop, never a recursion: a rejected token is renewed at most
+        MAX_TOKEN_RENEWALS times, then its error is raised.
+        """
         endpoints = self.client.transport.endpoints
-        deadline = time.monotonic() + self.reconnect_timeout
-        delay = 0.05
-        relogged = False
+        started = self._outage_since if self._outage_since is not None else time.monotonic()
+        deadline = started + self.reconnect_timeout
+        renewals = 0
         while not self._closed:
+            if self._outage_since is not None and time.monotonic() >= deadline:
+                raise EtcdUnreachable('etcd at %s: the watch stream broke again and again soon after it opened, '
+                                      'for %.1fs (reconnect_timeout), without delivering anything'
+                                      % (self.endpoint, time.monotonic() - started), endpoint=self.endpoint)
             failures = []
+            renewed = False
             for i in range(len(endpoints)):
                 index = (self._ep_index + i) % len(endpoints)
                 try:
                     self._open_on(endpoints[index])
-                except _STREAM_ERRORS as exc:
-                    failures.append(describe_connection_error(endpoints[index], exc, self.client.transport.ca_cert))
-                    continue
                 except EtcdConnectionError as exc:
                     failures.append(exc)
                     continue
-                except EtcdError as exc:
-                    if is_token_rejected(exc) and self.client.username and not relogged:
-                        relogged = True
+                except EtcdError as exc:  # before _STREAM_ERRORS: some EtcdErrors are ValueErrors too
+                    if is_token_rejected(exc) and self.client.username and renewals < MAX_TOKEN_RENEWALS:
+                        renewals += 1
                         self.client.relogin()
-                        return self._open()
+                        renewed = True
+                        break
                     raise
+                except _STREAM_ERRORS as exc:
+                    failures.append(describe_connection_error(endpoints[index], exc, self.client.transport.ca_cert))
+                    continue
                 self._ep_index = index
                 if self._opened_once:
                     self.reconnects += 1
                 self._opened_once = True
+                self.opens += 1
+                self._opened_at = time.monotonic()
+                self._delivered = False
                 return
+            if renewed:
+                continue
             if time.monotonic() >= deadline:
                 raise combine_failures(failures)
-            time.sleep(delay)
-            delay = min(delay * 2, 1.0)
+            self._wait()
+
+    def _wait(self):
+        """The pause before the next attempt of an outage: 0.05 s, doubling up to 1 s."""
+        time.sleep(self._pause)
+        self._pause = min(self._pause * 2, LONGEST_PAUSE)
 
     def _refused(self, err):
         """A watch etcd would not serve: log in again when the token was the reason, else give up."""
@@ -164,9 +209,24 @@ class Watch(object):
         raise err
 
     def _lost(self):
-        """The stream broke: the next attempt starts at the endpoint after this one."""
+        """The stream broke: the next attempt starts at the endpoint after this one.
+
+        A stream that delivered something, or lived as long as idle_timeout (a quiet watch re-opened on
+        schedule), ends nothing worse than a passing break; one that broke sooner without delivering
+        anything continues the outage (or starts one), and the next open waits its turn.
+        """
+        now = time.monotonic()
+        lived = now - self._opened_at if self._opened_at is not None else 0.0
         self._drop()
         self._ep_index = (self._ep_index + 1) % len(self.client.transport.endpoints)
+        if self._delivered or lived >= self.idle_timeout:
+            self._outage_since = None
+            self._pause = FIRST_PAUSE
+            return
+        if self._outage_since is None:
+            self._outage_since = now
+        else:
+            self._wait()
 
     def __next__(self):
         while True:
@@ -233,6 +293,9 @@ class Watch(object):
             self.next_revision = max(self.next_revision, events[-1].kv.mod_revision + 1)
         elif revision:
             self.next_revision = max(self.next_revision, revision + 1)
+        self._delivered = True
+        self._outage_since = None
+        self._pause = FIRST_PAUSE
         return WatchResponse(revision=revision, events=events)
 
 

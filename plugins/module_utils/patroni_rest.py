@@ -24,11 +24,13 @@ from collections import namedtuple
 
 from urllib.parse import urlsplit
 
-from .tls_context import TLSConfigError, build_ssl_context as tls_context
+from .tls_context import TLSConfigError, build_ssl_context as tls_context, plain_http_exposes, unverified_tls_warning
 
 DEFAULT_TIMEOUT = 5.0
 # /patroni and /cluster answer with a few KiB; more means this is not Patroni.
 _MAX_BODY = 1024 * 1024
+# The requests Patroni checks credentials for; it answers the others without them, so they never carry any.
+UNSAFE_METHODS = ('POST', 'PUT', 'PATCH', 'DELETE')
 
 
 # ``data`` is the parsed JSON when ``is_json``, else the text; ``text`` is always the raw text.
@@ -77,7 +79,11 @@ def one_line(text, limit=200):
 
 
 class PatroniRestClient(object):
-    """Requests to members' ``api_url`` (``http(s)://host:port``) with one set of TLS files and credentials."""
+    """Requests to members' ``api_url`` (``http(s)://host:port``) with one set of TLS files and credentials.
+
+    Basic auth goes only with UNSAFE_METHODS, and never over plain HTTP to another host: such a request is
+    refused before it is sent. ``warnings`` lists what the settings weaken (validate_certs=false).
+    """
 
     def __init__(self, ca_cert=None, client_cert=None, client_key=None, username=None, password=None,
                  timeout=DEFAULT_TIMEOUT, validate_certs=True):
@@ -89,6 +95,7 @@ class PatroniRestClient(object):
             token = ('%s:%s' % (username, password or '')).encode('utf-8')
             self._auth = 'Basic ' + base64.b64encode(token).decode('ascii')
         self._ssl_context = None
+        self.warnings = [] if validate_certs else [unverified_tls_warning("the Patroni REST APIs")]
 
     def _context(self):
         # Built on first https use, so that plain-http clusters need no TLS files at all.
@@ -124,15 +131,20 @@ class PatroniRestClient(object):
         a path (``http://host:8008/patroni``). A 401 is an error here because its cause is always
         the same: rest_username / rest_password.
         """
-        conn = self._connection(api_url, timeout)
+        conn = self._connection(api_url, timeout)  # checks api_url; connects only when the request is sent
         url = self.url(api_url, path)
         headers = {'Accept': 'application/json'}
+        if self._auth and method.upper() in UNSAFE_METHODS:
+            parts = urlsplit(api_url or '')
+            if plain_http_exposes(parts.scheme.lower(), parts.hostname):
+                raise PatroniRestError('refusing to send rest_username/rest_password to %s over plain HTTP, where '
+                                       'anyone on the network can read them: serve the REST API over https (plain '
+                                       'http:// is accepted only on the loopback interface)' % url, url=url)
+            headers['Authorization'] = self._auth
         payload = None
         if body is not None:
             payload = json.dumps(body).encode('utf-8')
             headers['Content-Type'] = 'application/json'
-        if self._auth:
-            headers['Authorization'] = self._auth
         try:
             conn.request(method, path, body=payload, headers=headers)
             resp = conn.getresponse()

@@ -28,37 +28,66 @@ SALT_BYTES = 16
 
 
 def _prohibited(char):
-    # RFC 4013 section 2.3: the characters SASLprep rejects.
+    # RFC 4013 section 2.3 (the characters SASLprep rejects) and table A.1 (unassigned in Unicode 3.2).
     return any(check(char) for check in (
         stringprep.in_table_c12, stringprep.in_table_c21_c22, stringprep.in_table_c3, stringprep.in_table_c4,
         stringprep.in_table_c5, stringprep.in_table_c6, stringprep.in_table_c7, stringprep.in_table_c8,
-        stringprep.in_table_c9))
+        stringprep.in_table_c9, stringprep.in_table_a1))
+
+
+def _map(text):
+    # A non-ASCII space becomes a space before anything is mapped to nothing: U+200B, in both tables, ends up as
+    # a space in PostgreSQL.
+    return ''.join(' ' if stringprep.in_table_c12(c) else c for c in text
+                   if stringprep.in_table_c12(c) or not stringprep.in_table_b1(c))
+
+
+def _prepare(text):
+    """``text`` prepared as PostgreSQL's pg_saslprep does it, or None where it refuses (SASLPREP_PROHIBITED).
+
+    Unlike RFC 4013's order, PostgreSQL checks the mapped text before NFKC: a character that NFKC would
+    replace by an allowed one (U+0341 -> U+0301) still makes the preparation fail.
+    """
+    mapped = _map(text)
+    if not mapped or any(_prohibited(c) for c in mapped):
+        return None
+    # RFC 3454 section 6: text with right-to-left characters must start and end with one and hold no
+    # left-to-right characters.
+    if any(stringprep.in_table_d1(c) for c in mapped):
+        if any(stringprep.in_table_d2(c) for c in mapped):
+            return None
+        if not (stringprep.in_table_d1(mapped[0]) and stringprep.in_table_d1(mapped[-1])):
+            return None
+    return unicodedata.normalize('NFKC', mapped)
+
+
+def password_bytes(password):
+    """The bytes a client sends for ``password`` (bytes as they are; text as UTF-8, undecodable bytes that
+    Python carries as surrogate escapes given back as they were)."""
+    if isinstance(password, bytes):
+        return password
+    try:
+        return password.encode('utf-8', 'surrogateescape')
+    except UnicodeEncodeError:
+        raise ValueError('the password holds a lone surrogate (U+%04X), which no client can send'
+                         % next(ord(c) for c in password if 0xD800 <= ord(c) <= 0xDFFF))
 
 
 def saslprep(password):
-    """The bytes SCRAM hashes for ``password``.
+    """The bytes SCRAM hashes for ``password`` (str or bytes), as PostgreSQL's pg_saslprep decides them.
 
-    PostgreSQL (server and libpq alike) normalises passwords with SASLprep and, when a password
-    is not valid under it, uses the raw UTF-8 bytes instead of refusing it; so does this.
+    PostgreSQL (server and libpq alike) normalises passwords with SASLprep and, when a password is not
+    UTF-8 or SASLprep refuses it, hashes the raw bytes instead of refusing the password; so does this.
     """
-    raw = password.encode('utf-8')
-    if all(ord(c) < 0x80 for c in password):
-        # Printable ASCII maps to itself; ASCII control characters make SASLprep fail, and then
-        # the raw bytes count, which are the same.
+    raw = password_bytes(password)
+    if all(b < 0x80 for b in bytearray(raw)):
         return raw
-    mapped = ''.join(' ' if stringprep.in_table_c12(c) else c for c in password
-                     if not stringprep.in_table_b1(c))
-    prepared = unicodedata.normalize('NFKC', mapped)
-    if not prepared or any(_prohibited(c) for c in prepared):
+    try:
+        text = raw.decode('utf-8')
+    except UnicodeDecodeError:
         return raw
-    # RFC 3454 section 6: a string with right-to-left characters must start and end with one and
-    # hold no left-to-right characters.
-    if any(stringprep.in_table_d1(c) for c in prepared):
-        if any(stringprep.in_table_d2(c) for c in prepared):
-            return raw
-        if not (stringprep.in_table_d1(prepared[0]) and stringprep.in_table_d1(prepared[-1])):
-            return raw
-    return prepared.encode('utf-8')
+    prepared = _prepare(text)
+    return raw if prepared is None else prepared.encode('utf-8')
 
 
 def _keys(password, salt, iterations):
@@ -96,21 +125,42 @@ def parse_scram_secret(secret):
 
 
 def secret_matches(password, secret, role):
-    """Whether ``secret`` (a role's pg_authid.rolpassword, maybe None) accepts ``password``.
+    """Whether ``secret`` (a role's pg_authid.rolpassword, maybe None) lets ``password`` log in with SCRAM-SHA-256.
 
-    Both kinds PostgreSQL 10 and later store are understood: SCRAM-SHA-256 and MD5 (which salts
-    with the role name). Anything else, or no password at all, does not match.
+    Only a SCRAM-SHA-256 secret can: an MD5 secret never matches, because the collection's pg_hba
+    accepts scram-sha-256 alone, and a role holding one cannot log in whatever its password (nor can a
+    role without a password). ``role`` is kept for the callers' sake: SCRAM secrets are not salted
+    with it.
     """
-    if not secret:
+    del role
+    if not secret or not secret.startswith(SCRAM_PREFIX):
         return False
-    if secret.startswith(SCRAM_PREFIX):
-        try:
-            iterations, salt, stored_key, server_key = parse_scram_secret(secret)
-        except ValueError:
-            return False
-        ours = _keys(password, salt, iterations)
-        return hmac.compare_digest(ours[0], stored_key) and hmac.compare_digest(ours[1], server_key)
-    if secret.startswith('md5') and len(secret) == 35:
-        digest = 'md5' + hashlib.md5((password + role).encode('utf-8')).hexdigest()  # nosec - PostgreSQL's format
-        return hmac.compare_digest(digest, secret)
-    return False
+    try:
+        iterations, salt, stored_key, server_key = parse_scram_secret(secret)
+    except ValueError:
+        return False
+    ours = _keys(password, salt, iterations)
+    return hmac.compare_digest(ours[0], stored_key) and hmac.compare_digest(ours[1], server_key)
+
+
+def libpq_scram_secret(password, role):
+    """The SCRAM-SHA-256 secret libpq itself computes (PQencryptPasswordConn, through psycopg 3), or None when
+    psycopg 3 cannot be imported here.
+
+    libpq is what PostgreSQL's clients prepare passwords with, so its secret is right by definition; the
+    local computation above is kept equal to it and checks it before use.
+    """
+    try:
+        from psycopg import pq  # pylint: disable=import-outside-toplevel
+    except ImportError:
+        return None
+    # PQencryptPasswordConn wants a connection only to put its error text in when the algorithm is given;
+    # one that can never connect (no such socket directory) does, without touching any server.
+    conn = pq.PGconn.connect_start(b'host=/nonexistent/pgha-cluster-no-server')
+    try:
+        secret = conn.encrypt_password(password_bytes(password), role.encode('utf-8'), b'scram-sha-256')
+    except Exception as exc:  # pylint: disable=broad-except
+        raise ValueError('libpq could not compute the secret of role %s: %s' % (role, exc))
+    finally:
+        conn.finish()
+    return secret.decode('ascii')

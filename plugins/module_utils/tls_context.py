@@ -1,7 +1,8 @@
 # -*- coding: utf-8 -*-
 # Copyright: pgha.cluster contributors
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
-"""SSLContext for HTTPS clients from CA/client certificate files, with errors that name the option.
+"""SSLContext for HTTPS clients from CA/client certificate files, with errors that name the option, and
+the rules both HTTP clients follow before sending credentials.
 
 Stdlib only: used by the etcd client and the Patroni REST client, on managed
 nodes and inside the load balancer sync agent.
@@ -11,12 +12,36 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import ipaddress
 import os
 import ssl
 
 
 class TLSConfigError(ValueError):
     """A certificate option that cannot be used; the message names the option and the file."""
+
+
+def is_loopback(host):
+    """Whether ``host`` (a name or an address, IPv6 with or without brackets) stays on this machine."""
+    host = (host or '').strip('[]').rstrip('.').lower()
+    if host == 'localhost' or host.endswith('.localhost'):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def plain_http_exposes(scheme, host):
+    """Whether credentials sent to ``scheme://host`` could be read on the network: plain HTTP to another
+    machine. Plain HTTP on the loopback interface (tests, a local development setup) never leaves the host."""
+    return scheme == 'http' and not is_loopback(host)
+
+
+def unverified_tls_warning(what):
+    """The warning for validate_certs=false, naming what is not verified."""
+    return ('validate_certs is false: the certificates of %s are not verified, so anyone on the network path can '
+            'pose as them and read the credentials and data sent to them; use it only on throw-away setups' % what)
 
 
 def _readable_file(path, option):

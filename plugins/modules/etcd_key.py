@@ -209,6 +209,25 @@ def _revoke_quietly(client, lease_id):
         pass
 
 
+def _written_by_us(client, key, text, is_json, lease_id, keep_lease):
+    """The key as our own transaction left it, or None.
+
+    A transaction whose reply was lost is resent by the client to the next
+    endpoint (see etcd_client), and the resend's comparison then fails
+    against the write the first attempt made. Telling that from another
+    client's change matters: revoking the lease our write carries would
+    delete the key we just wrote.
+    """
+    kv = client.get(key)
+    if kv is None or not value_matches(kv.value, text, is_json):
+        return None
+    if lease_id and kv.lease != lease_id:
+        return None
+    if not lease_id and not keep_lease and kv.lease:
+        return None
+    return kv
+
+
 def ensure_present(module, client, text, is_json):
     key, lease_ttl = module.params['key'], module.params['lease_ttl']
     for dummy in range(ATTEMPTS):
@@ -236,6 +255,10 @@ def ensure_present(module, client, text, is_json):
         if txn.succeeded:
             result.update(value=text, revision=txn.revision, lease=lease_id or (kv.lease if keep_lease else None))
             return result
+        ours = _written_by_us(client, key, text, is_json, lease_id, keep_lease)
+        if ours is not None:
+            result.update(value=text, revision=ours.mod_revision, lease=ours.lease or None)
+            return result
         if lease_id:
             _revoke_quietly(client, lease_id)
     raise ConcurrentChange('key %s was changed by another client while this task was writing it (%d attempts); '
@@ -260,6 +283,12 @@ def ensure_absent(module, client):
         txn = client.txn([_unchanged_since_read(key, kv)], [Op.delete(key)])
         if txn.succeeded:
             result.update(deleted=txn.responses[0].deleted, revision=txn.revision)
+            return result
+        gone = client.range(key)
+        if not gone.kvs:
+            # Deleted by our own transaction, whose reply was lost and whose resend then compared against the
+            # deletion (see _written_by_us), or by someone else meanwhile: either way the key is gone.
+            result.update(deleted=1, revision=gone.revision)
             return result
     raise ConcurrentChange('key %s was changed by another client while this task was deleting it (%d attempts); '
                            'not deleting a value it has not seen: run the task again' % (key, ATTEMPTS))

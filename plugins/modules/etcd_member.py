@@ -32,8 +32,11 @@ options:
   peer_urls:
     description:
       - The member's peer URLs (etcd's C(--initial-advertise-peer-urls)), each C(scheme://host:port).
-      - Required with O(state=present). With O(state=absent), they identify a member that was added but has not
-        started (and so has no name yet).
+      - Required with O(state=present). With O(state=absent), they identify the member as well as O(name) does,
+        be it a member that was added but has not started (and so has no name yet) or one that etcd knows by
+        another name. Give them whenever the host's peer URL is known, so that a member whose name differs is still
+        found; RV(matched_by) tells how it was found. When O(name) and O(peer_urls) point at different members,
+        the module refuses.
       - When the member exists with other peer URLs, its peer URLs are updated. Start or restart the member so that
         it listens on the new URLs, or its peers cannot reach it.
     type: list
@@ -41,7 +44,7 @@ options:
   state:
     description:
       - V(present) adds the member if needed, updates its peer URLs, and promotes it (see O(promote)).
-      - V(absent) removes the member if it exists.
+      - V(absent) removes the member if one has the name or one of the peer URLs. RV(removed) says whether it did.
     type: str
     choices: [present, absent]
     default: present
@@ -151,12 +154,19 @@ EXAMPLES = r'''
         peer_urls: ["https://10.0.0.4:2380"]
         wait_timeout: 120
 
-    - name: Remove etcd2, unless the remaining healthy members would lose quorum
+    - name: Remove etcd2 (by its name or its peer URL), unless the remaining healthy members would lose quorum
       pgha.cluster.etcd_member:
         endpoints: ["https://10.0.0.1:2379", "https://10.0.0.3:2379"]
         name: etcd2
+        peer_urls: ["https://10.0.0.2:2380"]
         state: absent
         health_check: configured
+      register: etcd2_removal
+
+    - name: Wipe etcd2's data only when it is certainly no member any more
+      ansible.builtin.debug:
+        msg: etcd2 may be stopped and its data deleted
+      when: etcd2_removal.removed or etcd2_removal.matched_by | length == 0
 '''
 
 RETURN = r'''
@@ -207,6 +217,21 @@ members:
       peer_urls: ["https://10.0.0.1:2380"]
       client_urls: ["https://10.0.0.1:2379"]
       is_learner: false
+removed:
+  description:
+    - Whether the task removed a member (in check mode, would remove one).
+    - V(false) with an empty RV(matched_by) means that no member has the name or any of the peer URLs; V(false)
+      on a failure means that nothing was removed.
+  returned: when O(state=absent)
+  type: bool
+  sample: true
+matched_by:
+  description:
+    - How the removed member was found - V(name), V(peer_urls) or both; empty when no member matched.
+  returned: when O(state=absent) and the task did not fail
+  type: list
+  elements: str
+  sample: [peer_urls]
 initial_cluster:
   description:
     - The C(--initial-cluster) value to start the member's etcd with - every member as C(name=peerURL), the member

@@ -15,8 +15,12 @@ description:
   - Checks, for each role in O(passwords), whether the secret PostgreSQL stores for it (C(pg_authid.rolpassword))
     accepts the wanted password, and sets a new one where it does not. Roles whose password already matches are
     left alone, so a re-run changes nothing.
-  - The new password is sent as a SCRAM-SHA-256 secret computed by the module, like psql's C(\password) does,
-    so the clear text never reaches the server, its logs or C(pg_stat_activity).
+  - The new password is sent as a SCRAM-SHA-256 secret, like psql's C(\password) does, so the clear text never
+    reaches the server, its logs or C(pg_stat_activity). See O(hash_with) for what computes the secret.
+  - A stored secret matches only if it is a SCRAM-SHA-256 secret that accepts the wanted password after
+    PostgreSQL's own SASLprep (the one in C(src/common/saslprep.c), used by the server and libpq alike). An MD5
+    secret never matches, because a C(scram-sha-256) line in C(pg_hba.conf) cannot log in with it; the role gets
+    a SCRAM-SHA-256 secret instead.
   - Patroni sets the passwords of its superuser, replication and rewind roles only when it bootstraps a cluster.
     Run this module on the primary before a changed password is handed to Patroni, so that replicas keep
     connecting.
@@ -64,6 +68,18 @@ options:
       - Directory holding C(psql), for example C(/usr/lib/postgresql/15/bin). By default C(psql) is looked up in
         the PATH.
     type: path
+  hash_with:
+    description:
+      - What computes a new SCRAM-SHA-256 secret.
+      - V(libpq) has libpq compute it (C(PQencryptPasswordConn), the function psql's C(\password) uses) through
+        psycopg 3, which must be importable by the Python the module runs with (for example the virtualenv
+        Patroni is installed in, set as C(ansible_python_interpreter) for the task). The module checks libpq's
+        secret with its own SASLprep before using it and fails, changing nothing, if they disagree.
+      - V(python) has the module compute it with its own implementation of PostgreSQL's SASLprep.
+      - V(auto) uses libpq when psycopg 3 can be imported, the module's own implementation otherwise.
+    type: str
+    choices: [auto, libpq, python]
+    default: auto
 extends_documentation_fragment:
   - ansible.builtin.action_common_attributes
 attributes:
@@ -76,8 +92,9 @@ attributes:
   platform:
     platforms: posix
 notes:
-  - A role whose stored secret is MD5 is recognised as matching; a password the module sets is always stored as
-    SCRAM-SHA-256.
+  - A password the module sets is always stored as SCRAM-SHA-256.
+  - Error messages never include what C(psql) printed on its standard output (it holds the roles' secrets), and
+    secrets are cut out of what it printed on its standard error.
 seealso:
   - module: pgha.cluster.patroni_info
   - name: PostgreSQL password authentication
@@ -119,14 +136,29 @@ unchanged_roles:
   type: list
   elements: str
   sample: [postgres, rewind_user]
+hashed_with:
+  description: What computed the new secrets (V(libpq) or V(python)); V(null) when no password was set.
+  returned: always
+  type: str
+  sample: libpq
 '''
 
 import json
 import os
 import pwd
+import re
+import sys
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.pgha.cluster.plugins.module_utils.pg_scram import scram_secret, secret_matches
+from ansible_collections.pgha.cluster.plugins.module_utils.pg_scram import (
+    libpq_scram_secret,
+    password_bytes,
+    scram_secret,
+    secret_matches,
+)
+
+# What a password secret looks like in text psql printed: cut out of messages.
+_SECRET_RE = re.compile(r'SCRAM-SHA-256\$[^\s\'"]*|md5[0-9a-f]{32}')
 
 
 def sql_literal(text):
@@ -148,8 +180,10 @@ class Psql(object):
         if not exe or not os.access(exe, os.X_OK):
             module.fail_json(msg='psql not found%s; install the PostgreSQL client or set bin_dir' % (
                 ' in %s' % params['bin_dir'] if params['bin_dir'] else ' in the PATH'))
-        command = [exe, '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-h', params['unix_socket_dir'],
-                   '-p', str(params['port']), '-U', params['login_user'], '-d', params['database']]
+        # VERBOSITY=terse: an error is reported without the statement text (LINE 1: ...) it points into.
+        command = [exe, '-X', '-q', '-A', '-t', '-v', 'ON_ERROR_STOP=1', '-v', 'VERBOSITY=terse',
+                   '-h', params['unix_socket_dir'], '-p', str(params['port']), '-U', params['login_user'],
+                   '-d', params['database']]
         if os.geteuid() == 0 and params['os_user'] != 'root':
             try:
                 pwd.getpwnam(params['os_user'])
@@ -168,8 +202,14 @@ class Psql(object):
         if rc != 0:
             self.module.fail_json(msg='psql as %s on %s (port %d) failed: %s' % (
                 self.module.params['login_user'], self.module.params['unix_socket_dir'], self.module.params['port'],
-                ' '.join((err or out).split()) or 'exit code %d' % rc))
+                psql_failure(rc, err)))
         return out
+
+
+def psql_failure(rc, err):
+    """Why psql failed, from its standard error only: its standard output answers the SELECT of pg_authid."""
+    reason = _SECRET_RE.sub('(secret not shown)', ' '.join((err or '').split()))
+    return reason or 'exit code %d, no error message (its output is not shown: it may hold password secrets)' % rc
 
 
 def read_secrets(psql, roles):
@@ -180,9 +220,52 @@ def read_secrets(psql, roles):
                    "WHERE rolname IN (%s)));\n" % names)
     try:
         answer = json.loads(out.strip())
-    except ValueError:
-        psql.module.fail_json(msg='unexpected answer from psql: %r' % out[:200])
-    return answer['recovery'], answer['roles']
+        recovery, secrets = answer['recovery'], answer['roles']
+    except (ValueError, KeyError, TypeError):
+        psql.module.fail_json(msg='unexpected answer from psql to the query of pg_authid (%d characters, not shown: '
+                                  'it may hold password secrets); nothing was changed' % len(out))
+    # Ansible then masks them wherever they would show up in the result.
+    psql.module.no_log_values.update(s for s in secrets.values() if s)
+    return recovery, secrets
+
+
+def new_secrets(module, passwords, roles):
+    """(role -> new SCRAM secret, what computed them), as hash_with says; fails, changing nothing, when libpq
+    is wanted but missing or when its secret does not accept the password under the module's own check."""
+    hash_with = module.params['hash_with']
+    if hash_with != 'python':
+        try:
+            secrets = dict((r, libpq_scram_secret(passwords[r], r)) for r in roles)
+        except ValueError as exc:
+            module.fail_json(msg='%s; nothing was changed' % exc)
+        if all(secrets.values()):
+            module.no_log_values.update(secrets.values())
+            disagree = [r for r in roles if not secret_matches(passwords[r], secrets[r], r)]
+            if disagree:
+                module.fail_json(msg='the secrets libpq computed for %s do not accept their passwords under the '
+                                     'module\'s own SASLprep check, so later runs could not tell them apart; nothing '
+                                     'was changed (hash_with=python avoids libpq)' % ', '.join(disagree))
+            return secrets, 'libpq'
+        if hash_with == 'libpq':
+            module.fail_json(msg='hash_with=libpq, but psycopg 3 cannot be imported by %s: run the module with a '
+                                 'Python that has it (ansible_python_interpreter), or use hash_with=auto; nothing '
+                                 'was changed' % (sys.executable or 'this Python'))
+    secrets = dict((r, scram_secret(passwords[r])) for r in roles)
+    module.no_log_values.update(secrets.values())
+    return secrets, 'python'
+
+
+def unusable(password):
+    """Why ``password`` cannot be a PostgreSQL password, or None."""
+    if not isinstance(password, str) or not password:
+        return 'an empty password'
+    if '\0' in password:
+        return 'a NUL character, which PostgreSQL cannot store'
+    try:
+        password_bytes(password)
+    except ValueError as exc:
+        return str(exc)
+    return None
 
 
 def run(module):
@@ -192,6 +275,9 @@ def run(module):
     if bad:
         module.fail_json(msg='every role needs a name and a non-empty password: %s; nothing was changed' % (
             ', '.join(repr(b) for b in bad)))
+    bad = sorted('%s (%s)' % (name, unusable(password)) for name, password in passwords.items() if unusable(password))
+    if bad:
+        module.fail_json(msg='unusable password for role(s) %s; nothing was changed' % ', '.join(bad))
     psql = Psql(module)
     roles = sorted(passwords)
     recovery, stored = read_secrets(psql, roles)
@@ -203,15 +289,15 @@ def run(module):
         module.fail_json(msg='role(s) %s do not exist; nothing was changed' % ', '.join(missing))
     changing = [r for r in roles if not secret_matches(passwords[r], stored[r], r)]
     result = {'changed': bool(changing), 'changed_roles': changing,
-              'unchanged_roles': [r for r in roles if r not in changing]}
+              'unchanged_roles': [r for r in roles if r not in changing], 'hashed_with': None}
     if module._diff:
         result['diff'] = {'before': ''.join('%s: current password\n' % r for r in changing),
                           'after': ''.join('%s: new password\n' % r for r in changing)}
     if not changing or module.check_mode:
         return result
+    secrets, result['hashed_with'] = new_secrets(module, passwords, changing)
     psql.run('BEGIN;\n%sCOMMIT;\n' % ''.join(
-        'ALTER ROLE %s PASSWORD %s;\n' % (sql_identifier(r), sql_literal(scram_secret(passwords[r])))
-        for r in changing))
+        'ALTER ROLE %s PASSWORD %s;\n' % (sql_identifier(r), sql_literal(secrets[r])) for r in changing))
     stored = read_secrets(psql, changing)[1]
     still = [r for r in changing if not secret_matches(passwords[r], stored.get(r), r)]
     if still:
@@ -231,6 +317,7 @@ def main():
             port=dict(type='int', default=5432),
             database=dict(type='str', default='postgres'),
             bin_dir=dict(type='path'),
+            hash_with=dict(type='str', choices=['auto', 'libpq', 'python'], default='auto'),
         ),
         supports_check_mode=True,
     )

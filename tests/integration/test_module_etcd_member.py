@@ -313,6 +313,40 @@ def test_the_last_member_is_never_removed(etcd_cluster_factory):
     assert only.is_healthy()
 
 
+def test_removal_finds_the_member_by_peer_url_when_its_name_differs(etcd_cluster_factory):
+    """The name etcd knows a member by may not be the one the inventory gives (renamed host, changed etcd_name):
+    the host's peer URL still identifies it, and the result says whether it was removed."""
+    cluster = etcd_cluster_factory(size=3, tls=True, name='byurl')
+    first, second, third = cluster.members
+    endpoints = [first.client_url, second.client_url]
+
+    # A name that matches nothing, with the peer URL of the third member: that member is the one meant.
+    task = dict(endpoints=endpoints, name='%s-renamed' % third.name, peer_urls=[third.peer_url], state='absent')
+    planned = ok(member_task(cluster, check_mode=True, **task), True)
+    assert len(ctl_members(cluster)) == 3
+    removed = ok(member_task(cluster, **task), True)
+    assert removed['action'] == 'removed' and removed['member']['name'] == third.name
+    assert removed['member']['peer_urls'] == [third.peer_url]
+    assert sorted(ctl_by_name(cluster)) == sorted([first.name, second.name])
+    assert planned['removed'] is True and planned['matched_by'] == ['peer_urls']
+    assert removed['removed'] is True and removed['matched_by'] == ['peer_urls']
+    again = ok(member_task(cluster, **task), False)
+    assert again['removed'] is False and again['matched_by'] == []
+
+    # Neither the name nor the peer URL of any member: nothing removed, and the result says so.
+    nothing = ok(member_task(cluster, endpoints=endpoints, name='not-a-member',
+                             peer_urls=['https://127.0.0.99:2380'], state='absent'), False)
+    assert nothing['removed'] is False and nothing['matched_by'] == [] and nothing['member'] is None
+    assert 'nothing to remove' in nothing['msg']
+    assert len(ctl_members(cluster)) == 2
+
+    # A name of one member with the peer URL of another: the module does not guess.
+    conflict = refused(member_task(cluster, endpoints=endpoints, name=first.name, peer_urls=[second.peer_url],
+                                   state='absent'), first.name, second.peer_url)
+    assert conflict.get('removed') is False
+    assert sorted(ctl_by_name(cluster)) == sorted([first.name, second.name])
+
+
 # ---------------------------------------------------------------------------
 # peer URLs, unstarted learners, timeouts
 # ---------------------------------------------------------------------------

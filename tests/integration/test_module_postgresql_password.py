@@ -6,12 +6,16 @@ libpq: a secret the module computed has to satisfy the real client, SASLprep inc
 """
 
 import json
+import os
+import shutil
+import tempfile
 
 import psycopg2
 import pytest
 
 import patroni_harness
 from module_runner import run_module
+from playbook_runner import run_playbook
 
 
 @pytest.fixture(scope='module')
@@ -143,3 +147,94 @@ def test_an_unreachable_server_gives_psqls_reason(primary):
     result = set_passwords(primary, {'pw_test': 'x-pw'}, port=1)
     assert result['failed'] and 'psql' in result['msg'] and 'port 1' in result['msg']
     assert 'x-pw' not in json.dumps(result)
+
+
+# ---------------------------------------------------------------------------
+# SASLprep as PostgreSQL does it, MD5 secrets, and what error messages may show
+# ---------------------------------------------------------------------------
+
+# Passwords PostgreSQL prepares differently from RFC 4013 read literally (see tests/unit/test_pg_scram.py).
+TRICKY = ['p\u00e4ss\u0341', '\U0001F130x\u00e4', 'a\u200bb', '\uff41\u0221']
+
+
+@pytest.mark.parametrize('password', TRICKY, ids=ascii)
+def test_tricky_passwords_set_by_the_module_log_in_and_stay_unchanged(primary, role, password):
+    result = set_passwords(primary, {role: password})
+    assert result['changed'] is True
+    assert can_log_in(primary, role, password), 'libpq cannot log in with the secret the module set'
+    assert set_passwords(primary, {role: password})['changed'] is False
+    assert result['hashed_with'] == 'python'  # no psycopg 3 in the test venv
+
+
+@pytest.mark.parametrize('password', TRICKY, ids=ascii)
+def test_tricky_passwords_set_by_the_server_are_recognised(primary, role, password):
+    primary.execute('ALTER ROLE pw_test PASSWORD %s', (password,))
+    assert set_passwords(primary, {role: password})['changed'] is False
+
+
+def test_an_md5_secret_is_replaced_by_a_scram_secret(primary, role):
+    primary.execute("SET password_encryption = 'md5'; ALTER ROLE pw_test PASSWORD 'md5-pw'")
+    assert stored_secret(primary, role).startswith('md5')
+    # pg_hba asks for scram-sha-256: with an MD5 secret the right password does not log in.
+    assert not can_log_in(primary, role, 'md5-pw')
+    result = set_passwords(primary, {role: 'md5-pw'}, diff=True)
+    assert result['changed'] is True and result['changed_roles'] == [role]
+    assert stored_secret(primary, role).startswith('SCRAM-SHA-256$')
+    assert can_log_in(primary, role, 'md5-pw')
+    assert set_passwords(primary, {role: 'md5-pw'})['changed'] is False
+
+
+def _fake_psql_dir(script):
+    """A directory holding a ``psql`` that runs the real one as ``script`` says; readable by the postgres user."""
+    directory = tempfile.mkdtemp(prefix='pgha-fake-psql-')
+    os.chmod(directory, 0o755)
+    path = os.path.join(directory, 'psql')
+    with open(path, 'w') as f:
+        f.write('#!/bin/sh\n' + script % {'psql': os.path.join(patroni_harness.PG_BIN_DIR, 'psql')} + '\n')
+    os.chmod(path, 0o755)
+    return directory
+
+
+@pytest.mark.parametrize('script', [
+    '%(psql)s "$@"\nexit 1',                 # psql answers, then fails: its output is all there is to show
+    '%(psql)s "$@"\necho not-json',          # an answer the module cannot read
+], ids=['fails-after-answering', 'unreadable-answer'])
+def test_psql_output_never_shows_in_an_error(cluster, primary, script):
+    secrets = [stored_secret(primary, cluster.superuser), stored_secret(primary, cluster.replication_user)]
+    assert all(s.startswith('SCRAM-SHA-256$') for s in secrets)
+    directory = _fake_psql_dir(script)
+    try:
+        result = set_passwords(primary, {cluster.superuser: 'x-pw', cluster.replication_user: 'y-pw'},
+                               bin_dir=directory)
+    finally:
+        shutil.rmtree(directory)
+    assert result['failed'] and 'psql' in result['msg'], result
+    text = json.dumps(result)
+    for secret in secrets:
+        assert secret not in text and secret.split('$')[2] not in text, 'a stored secret shows in the result'
+    assert 'not shown' in result['msg']
+
+
+def test_the_secrets_libpq_computes_are_used_where_psycopg_runs(tmp_path, cluster, primary, role):
+    """Through ansible-playbook, with the Python of the Patroni virtualenv (psycopg 3) as the interpreter."""
+    python = os.path.join(patroni_harness.REPO_ROOT, '.venv-patroni', 'bin', 'python')
+    socket_dir = primary.execute('SHOW unix_socket_directories')[0][0]
+    args = dict(passwords={role: 'p\u00e4ss\u0341-libpq'}, unix_socket_dir=socket_dir, port=primary.pg_port,
+                login_user=cluster.superuser, bin_dir=patroni_harness.PG_BIN_DIR, hash_with='libpq')
+    run = run_playbook([{'hosts': 'localhost', 'connection': 'local', 'gather_facts': False, 'tasks': [
+        {'pgha.cluster.postgresql_password': args, 'register': 'set_pw'},
+        {'ansible.builtin.copy': {'content': '{{ set_pw | to_json }}', 'dest': str(tmp_path / 'result.json')}},
+    ]}], env={'ANSIBLE_PYTHON_INTERPRETER': python})
+    assert run.rc == 0, run.output
+    result = json.loads((tmp_path / 'result.json').read_text())
+    assert result['changed'] is True and result['hashed_with'] == 'libpq'
+    assert can_log_in(primary, role, 'p\u00e4ss\u0341-libpq')
+    # The module's own check recognises libpq's secret: a second run (without libpq) changes nothing.
+    assert set_passwords(primary, {role: 'p\u00e4ss\u0341-libpq'})['changed'] is False
+
+
+def test_hash_with_libpq_without_psycopg_fails_and_changes_nothing(primary, role):
+    before = stored_secret(primary, role)
+    result = set_passwords(primary, {role: 'next-pw'}, hash_with='libpq')
+    assert result['failed'] and 'psycopg 3' in result['msg'] and 'nothing was changed' in result['msg']
+    assert stored_secret(primary, role) == before

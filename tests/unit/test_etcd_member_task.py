@@ -207,6 +207,24 @@ def test_removing_a_member_already_gone_reports_nothing_to_do():
     t, dummy, dummy = task(client, name='etcd-9', state='absent', peer_urls=None)
     result = t.run()
     assert (result['changed'], result['action'], result['member']) == (False, 'none', None) and client.calls == []
+    assert result['removed'] is False and result['matched_by'] == [] and 'nothing to remove' in result['msg']
+
+
+def test_a_member_named_otherwise_is_removed_by_its_peer_url():
+    client = FakeClient(THREE)
+    t, dummy, warnings = task(client, name='etcd-3-renamed', state='absent', peer_urls=['https://10.0.0.3:2380'])
+    result = t.run()
+    assert result['removed'] is True and result['matched_by'] == ['peer_urls'] and client.calls == ['remove']
+    assert result['member']['name'] == 'etcd-3' and [m['name'] for m in result['members']] == ['etcd-1', 'etcd-2']
+    assert any('no member is named etcd-3-renamed' in w for w in warnings)
+
+
+def test_a_removal_refused_for_ambiguity_says_nothing_was_removed():
+    client = FakeClient(THREE)
+    t, dummy, dummy = task(client, name='etcd-1', state='absent', peer_urls=['https://10.0.0.2:2380'])
+    with pytest.raises(MemberTaskFailed, match='not guessing') as failed:
+        t.run()
+    assert failed.value.result['removed'] is False and client.calls == []
 
 
 def test_check_mode_changes_nothing():

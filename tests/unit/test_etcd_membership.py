@@ -11,6 +11,7 @@ from ansible_collections.pgha.cluster.plugins.module_utils.etcd_membership impor
     check_remove,
     diff_view,
     find_member,
+    find_member_to_remove,
     hex_id,
     initial_cluster,
     is_started,
@@ -315,3 +316,27 @@ def test_diff_view_shows_the_tasks_unstarted_member_by_its_requested_name():
         'etcd-4': {'peer_urls': ['https://10.0.0.4:2380'], 'is_learner': True},
         'unstarted 1005': {'peer_urls': ['https://10.0.0.5:2380'], 'is_learner': False},
     }}
+
+
+# ---------------------------------------------------------------- which member a removal means
+
+def test_a_removal_finds_a_started_member_by_peer_url_whatever_its_name():
+    members = cluster(3)
+    assert find_member_to_remove(members, 'renamed', ['https://10.0.0.3:2380']) == (members[2], ['peer_urls'])
+    assert find_member_to_remove(members, 'etcd-3', ['https://10.0.0.3:2380']) == (members[2], ['name', 'peer_urls'])
+    assert find_member_to_remove(members, 'etcd-3') == (members[2], ['name'])
+    # The host's peer URL changed but the name still matches: the name finds it.
+    assert find_member_to_remove(members, 'etcd-3', ['https://10.9.9.9:2380']) == (members[2], ['name'])
+
+
+def test_a_removal_with_neither_name_nor_url_finds_nothing():
+    assert find_member_to_remove(cluster(3), 'etcd-9', ['https://10.0.0.9:2380']) == (None, [])
+    assert find_member_to_remove(cluster(3), 'etcd-9') == (None, [])
+
+
+def test_a_removal_whose_name_and_url_mean_different_members_is_refused():
+    with pytest.raises(MembershipConflict, match=r"etcd-1 \(id 1001\) is named 'etcd-1', but peer URLs "
+                                                 r"https://10.0.0.2:2380 belong to etcd-2"):
+        find_member_to_remove(cluster(3), 'etcd-1', ['https://10.0.0.2:2380'])
+    with pytest.raises(MembershipConflict, match='belong to 2 members'):
+        find_member_to_remove(cluster(3), 'x', ['https://10.0.0.1:2380', 'https://10.0.0.2:2380'])

@@ -19,6 +19,7 @@ from ansible_collections.pgha.cluster.plugins.module_utils.etcd_transport import
     describe_connection_error,
 )
 from ansible_collections.pgha.cluster.plugins.module_utils.etcd_types import parse_endpoint
+from etcd_fakes import FakeEtcd, fake_client
 
 EP = parse_endpoint('https://etcd-1:2379')
 
@@ -106,3 +107,52 @@ def test_combined_failure_keeps_what_etcd_answered():
     assert combine_failures([refused, no_leader]).__class__ is EtcdNoLeader
     combined = combine_failures([refused, no_leader, strict])
     assert combined.__class__ is EtcdUnhealthyCluster and 'connection refused' in str(combined)
+
+
+# ------------------------------------------------------------------ credentials never cross the network in clear
+
+@pytest.mark.parametrize('endpoint', ['http://10.0.0.1:2379', 'etcd-1:2379', 'http://[fd00::1]:2379'])
+def test_credentials_are_refused_for_plain_http_to_another_host(endpoint):
+    with pytest.raises(EtcdConfigError, match='refusing to send etcd credentials') as caught:
+        EtcdClient(['http://127.0.0.1:2379', endpoint], username='root', password='s3cret')
+    assert parse_endpoint(endpoint).url in str(caught.value)
+    assert caught.value.endpoint == parse_endpoint(endpoint).url
+
+
+@pytest.mark.parametrize('endpoint', ['http://127.0.0.1:2379', 'http://127.0.0.31:2379', 'http://localhost:2379',
+                                      'http://[::1]:2379'])
+def test_credentials_over_plain_http_on_the_loopback_interface_are_allowed(endpoint):
+    client = EtcdClient([endpoint], username='root', password='s3cret')
+    assert client.warnings == []
+
+
+def test_passwords_in_request_bodies_are_refused_over_plain_http_before_any_connection():
+    etcd = FakeEtcd()
+    client = fake_client(['http://10.0.0.1:2379'], etcd)  # no credentials of its own: allowed
+    for send in (lambda: client.user_add('patroni', 's3cret'), lambda: client.user_change_password('root', 'new'),
+                 lambda: client.check_password('root', 's3cret'), lambda: client.authenticate('root', 's3cret')):
+        with pytest.raises(EtcdConfigError, match='http://10.0.0.1:2379'):
+            send()
+    assert etcd.requests == [] and client.transport.connects == 0
+    client.user_add('cert-only', no_password=True)  # no password in the body: nothing to protect
+    assert 'cert-only' in etcd.users
+
+
+def test_a_token_is_never_sent_to_a_plain_http_member_named_by_url():
+    etcd = FakeEtcd()
+    client = fake_client(['http://127.0.0.1:2379'], etcd, username='root', password='s3cret')
+    client._token, client._auth_enabled = 'a-token', True
+    with pytest.raises(EtcdConfigError, match='http://10.0.0.5:2379'):
+        client.status('http://10.0.0.5:2379')
+    assert etcd.requests == []
+
+
+def test_unverified_tls_is_warned_about():
+    ca = ssl.get_default_verify_paths().cafile
+    if not ca:
+        pytest.skip('no system CA bundle to use as a readable PEM file')
+    unverified = EtcdClient(['https://etcd-1:2379'], ca_cert=ca, validate_certs=False)
+    assert len(unverified.warnings) == 1
+    assert 'validate_certs is false' in unverified.warnings[0] and 'https://etcd-1:2379' in unverified.warnings[0]
+    assert EtcdClient(['https://etcd-1:2379'], ca_cert=ca).warnings == []
+    assert EtcdClient(['http://127.0.0.1:2379'], validate_certs=False).warnings == []

@@ -22,6 +22,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def do_GET(self):
         self.server.seen.append((self.path, self.headers.get('Authorization')))
+        self._answer()
+
+    def do_POST(self):
+        length = int(self.headers.get('Content-Length') or 0)
+        self.rfile.read(length)
+        self.server.seen.append((self.command + ' ' + self.path, self.headers.get('Authorization')))
+        self._answer()
+
+    do_PATCH = do_POST
+
+    def _answer(self):
         status, body, ctype = self.server.answers.get(self.path, (404, 'not found', 'text/plain'))
         data = body.encode() if isinstance(body, str) else json.dumps(body).encode()
         self.send_response(status)
@@ -67,9 +78,31 @@ def test_patroni_and_cluster_use_only_host_and_port_of_the_api_url(server):
     assert server.seen[0][1] is None
 
 
-def test_basic_auth_is_sent_when_a_user_is_set(server):
-    PatroniRestClient(username='patroni', password='s3cret').patroni(server.base)
-    assert server.seen[-1][1] == 'Basic cGF0cm9uaTpzM2NyZXQ='
+def test_basic_auth_goes_only_with_unsafe_requests(server):
+    client = PatroniRestClient(username='patroni', password='s3cret')
+    client.patroni(server.base)
+    client.request(server.base, 'POST', '/patroni', body={})
+    client.request(server.base, 'PATCH', '/patroni', body={})
+    assert server.seen == [('/patroni', None), ('POST /patroni', 'Basic cGF0cm9uaTpzM2NyZXQ='),
+                           ('PATCH /patroni', 'Basic cGF0cm9uaTpzM2NyZXQ=')]
+
+
+@pytest.mark.parametrize('method', ['POST', 'PUT', 'PATCH', 'DELETE'])
+def test_credentials_are_refused_for_plain_http_to_another_host(method):
+    # 192.0.2.1 (TEST-NET-1): the refusal comes before any connection is tried.
+    client = PatroniRestClient(username='patroni', password='s3cret', timeout=1)
+    with pytest.raises(PatroniRestError, match='refusing to send rest_username/rest_password') as caught:
+        client.request('http://192.0.2.1:8008/patroni', method, '/switchover', body={})
+    assert caught.value.url == 'http://192.0.2.1:8008/switchover'
+    # Without credentials there is nothing to protect: the request is tried (and fails on the network).
+    with pytest.raises(PatroniRestError) as unprotected:
+        PatroniRestClient(timeout=0.5).request('http://192.0.2.1:8008', method, '/switchover', body={})
+    assert 'refusing' not in str(unprotected.value)
+
+
+def test_unverified_tls_is_warned_about():
+    assert PatroniRestClient().warnings == []
+    assert 'validate_certs is false' in PatroniRestClient(validate_certs=False).warnings[0]
 
 
 def test_http_errors_name_the_url_and_the_status(server):
