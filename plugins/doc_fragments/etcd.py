@@ -43,6 +43,8 @@ options:
       - etcd user to authenticate as when etcd has authentication enabled.
       - etcd's gateway cannot map a client certificate to a user, so RBAC needs a username and password even with
         client certificates.
+      - Never sent over plain C(http://) to another host (the module fails naming the endpoint); plain http is
+        accepted on the loopback interface only.
       - If not set, E(PGHA_ETCD_USERNAME) is used.
     type: str
     aliases: [user]
@@ -60,7 +62,7 @@ options:
   validate_certs:
     description:
       - Verify the etcd server certificate and that it names the host connected to.
-      - Set to V(false) only for throw-away test setups.
+      - Set to V(false) only for throw-away test setups; the module then warns.
       - If not set, E(PGHA_ETCD_VALIDATE_CERTS) is used.
     type: bool
     default: true

@@ -26,19 +26,25 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
+import random
+
 from .etcd_errors import (
     EtcdAuthError,
     EtcdAuthNotEnabled,
     EtcdConfigError,
     EtcdError,
     EtcdInvalidArgument,
+    EtcdLeaseExists,
     EtcdNotFound,
     EtcdNotImplemented,
     EtcdPermissionDenied,
+    EtcdRoleExists,
+    EtcdRoleNotFound,
     EtcdTokenRejected,
+    EtcdUserExists,
     EtcdUserNotFound,
 )
-from .etcd_transport import Transport
+from .etcd_transport import Transport, refuse_plain_credentials
 from .etcd_types import (
     Alarm,
     DeleteResult,
@@ -62,6 +68,9 @@ from .etcd_types import (
 )
 
 _COMPARE_OPS = {'==': 'EQUAL', '!=': 'NOT_EQUAL', '<': 'LESS', '>': 'GREATER'}
+# Lease IDs are positive int64.
+_MAX_LEASE_ID = (1 << 63) - 1
+_LEASE_ID_ATTEMPTS = 3
 _SORT_ORDERS = ('NONE', 'ASCEND', 'DESCEND')
 _SORT_TARGETS = ('KEY', 'VERSION', 'CREATE', 'MOD', 'VALUE')
 
@@ -171,6 +180,11 @@ class EtcdClient(object):
                                   % (('username', 'password') if username else ('password', 'username')))
         self.transport = Transport(endpoints, ca_cert=ca_cert, client_cert=client_cert, client_key=client_key,
                                    timeout=timeout, validate_certs=validate_certs, keep_alive=keep_alive)
+        if username:
+            for endpoint in self.transport.endpoints:
+                refuse_plain_credentials(endpoint)
+        # What the settings weaken, for the caller to show (a module passes them to module.warn).
+        self.warnings = list(self.transport.warnings)
         self.username = username
         self._password = password
         self._token = None
@@ -197,7 +211,7 @@ class EtcdClient(object):
         """Get a token for ``name``/``password`` (default: the client's own credentials)."""
         name = self.username if name is None else name
         password = self._password if password is None else password
-        reply = self.transport.request('/v3/auth/authenticate', {'name': name, 'password': password})
+        reply = self.transport.request('/v3/auth/authenticate', {'name': name, 'password': password}, secret=True)
         return reply.get('token')
 
     def _login(self):
@@ -220,10 +234,14 @@ class EtcdClient(object):
         self._auth_enabled = None
         return self.current_token()
 
-    def call(self, path, payload=None, endpoint=None, method='POST'):
-        """One request with token handling: log in lazily, and once more when the token is rejected."""
+    def call(self, path, payload=None, endpoint=None, method='POST', secret=False):
+        """One request with token handling: log in lazily, and once more when the token is rejected.
+
+        ``secret``: ``payload`` holds a password (never sent over plain HTTP to another host).
+        """
         try:
-            return self.transport.request(path, payload, token=self.current_token(), endpoint=endpoint, method=method)
+            return self.transport.request(path, payload, token=self.current_token(), endpoint=endpoint, method=method,
+                                          secret=secret)
         except (EtcdPermissionDenied, EtcdNotFound) as exc:
             if not self.username:
                 if isinstance(exc, EtcdPermissionDenied):
@@ -240,7 +258,8 @@ class EtcdClient(object):
                 raise
         # The token expired (JWT ttl), was issued before a member change, or
         # auth was switched on after we looked: log in again, retry once.
-        return self.transport.request(path, payload, token=self.relogin(), endpoint=endpoint, method=method)
+        return self.transport.request(path, payload, token=self.relogin(), endpoint=endpoint, method=method,
+                                      secret=secret)
 
     def _endpoint(self, endpoint):
         if endpoint is None:
@@ -333,11 +352,26 @@ class EtcdClient(object):
     # ----------------------------------------------------------------- leases
 
     def lease_grant(self, ttl, lease_id=0):
-        body = {'TTL': str(int(ttl))}
-        if lease_id:
-            body['ID'] = str(int(lease_id))
-        reply = self.call('/v3/lease/grant', body)
-        return Lease(id=as_int(reply.get('ID')), ttl=as_int(reply.get('TTL')))
+        """A new lease of ``ttl`` seconds, with ID ``lease_id`` or one the client picks.
+
+        The client picks the ID rather than leaving it to etcd so that a grant
+        resent after a lost reply (see Transport) cannot make a second lease:
+        etcd answers the resend with "lease already exists", which then means
+        that the first attempt made it.
+        """
+        chosen = not lease_id
+        for attempt in range(_LEASE_ID_ATTEMPTS):
+            wanted = random.SystemRandom().randint(1, _MAX_LEASE_ID) if chosen else int(lease_id)
+            try:
+                reply = self.call('/v3/lease/grant', {'TTL': str(int(ttl)), 'ID': str(wanted)})
+            except EtcdLeaseExists as exc:
+                if exc.resent:
+                    return Lease(id=wanted, ttl=int(ttl))
+                if chosen and attempt + 1 < _LEASE_ID_ATTEMPTS:
+                    continue  # another client's lease has that ID
+                raise
+            return Lease(id=as_int(reply.get('ID')) or wanted, ttl=as_int(reply.get('TTL')))
+        raise AssertionError('unreachable')  # pragma: no cover
 
     def lease_keepalive(self, lease_id):
         """Refresh a lease once; returns its new TTL. EtcdNotFound when it already expired."""
@@ -348,7 +382,11 @@ class EtcdClient(object):
         return ttl
 
     def lease_revoke(self, lease_id):
-        self.call('/v3/lease/revoke', {'ID': str(int(lease_id))})
+        try:
+            self.call('/v3/lease/revoke', {'ID': str(int(lease_id))})
+        except EtcdNotFound as exc:
+            if not exc.resent:
+                raise  # else: revoked by the first attempt, whose reply was lost
 
     def lease_ttl(self, lease_id, keys=False):
         reply = self.call('/v3/lease/timetolive', {'ID': str(int(lease_id)), 'keys': bool(keys)})
@@ -472,12 +510,17 @@ class EtcdClient(object):
         self._auth_enabled = None
 
     def user_add(self, name, password=None, no_password=False):
+        """Create user ``name``. "Already exists" after a lost reply (see Transport) is this call's own success."""
         body = {'name': name, 'password': password or ''}
         if no_password:
             body['options'] = {'no_password': True}
         elif not password:
             raise EtcdInvalidArgument('user %r needs a password (or no_password=True for certificate-only users)' % name)
-        self.call('/v3/auth/user/add', body)
+        try:
+            self.call('/v3/auth/user/add', body, secret=bool(password))
+        except EtcdUserExists as exc:
+            if not exc.resent:
+                raise
 
     def user_get(self, name):
         """Role names granted to user ``name``; EtcdNotFound when there is no such user."""
@@ -487,12 +530,16 @@ class EtcdClient(object):
         return list(self.call('/v3/auth/user/list', {}).get('users') or [])
 
     def user_delete(self, name):
-        self.call('/v3/auth/user/delete', {'name': name})
+        try:
+            self.call('/v3/auth/user/delete', {'name': name})
+        except EtcdUserNotFound as exc:
+            if not exc.resent:
+                raise  # else: deleted by the first attempt, whose reply was lost
 
     def user_change_password(self, name, password):
         if not password:
             raise EtcdInvalidArgument('the new password of user %r is empty' % name)
-        self.call('/v3/auth/user/changepw', {'name': name, 'password': password})
+        self.call('/v3/auth/user/changepw', {'name': name, 'password': password}, secret=True)
 
     def user_grant_role(self, user, role):
         self.call('/v3/auth/user/grant', {'user': user, 'role': role})
@@ -501,7 +548,12 @@ class EtcdClient(object):
         self.call('/v3/auth/user/revoke', {'name': user, 'role': role})
 
     def role_add(self, name):
-        self.call('/v3/auth/role/add', {'name': name})
+        """Create role ``name``. "Already exists" after a lost reply (see Transport) is this call's own success."""
+        try:
+            self.call('/v3/auth/role/add', {'name': name})
+        except EtcdRoleExists as exc:
+            if not exc.resent:
+                raise
 
     def role_get(self, name):
         """Permissions of role ``name`` (list of Permission); EtcdNotFound when there is no such role."""
@@ -511,7 +563,11 @@ class EtcdClient(object):
         return list(self.call('/v3/auth/role/list', {}).get('roles') or [])
 
     def role_delete(self, name):
-        self.call('/v3/auth/role/delete', {'role': name})
+        try:
+            self.call('/v3/auth/role/delete', {'role': name})
+        except EtcdRoleNotFound as exc:
+            if not exc.resent:
+                raise  # else: deleted by the first attempt, whose reply was lost
 
     def role_grant_permission(self, role, key, perm_type='READ', prefix=False, range_end=None):
         perm = {'permType': check_perm_type(perm_type)}

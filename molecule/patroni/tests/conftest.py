@@ -16,7 +16,7 @@ from patroni_scenario import Scenario  # noqa: E402  pylint: disable=wrong-impor
 # Read-only checks first; then what moves the leader, restarts or adds members (check mode right after the
 # password test's site run has put the inventory's settings back; adding pg4 late, since the inventory does
 # not hold it); removing cluster beta last.
-MODULE_ORDER = ['test_topology.py', 'test_tls.py', 'test_switchover.py', 'test_load_balancer.py',
+MODULE_ORDER = ['test_topology.py', 'test_tls.py', 'test_switchover.py', 'test_inventory.py', 'test_load_balancer.py',
                 'test_config_change.py',
                 'test_password_change.py', 'test_no_secrets.py', 'test_service_restart.py', 'test_failures.py',
                 'test_scale_out.py', 'test_operations.py']
