@@ -61,6 +61,7 @@ from ansible_collections.pgha.cluster.plugins.module_utils.patroni_rest import P
 from ansible_collections.pgha.cluster.plugins.module_utils.patroni_state import (
     DEFAULT_NAMESPACE,
     ROLE_PRIMARY,
+    ROLE_PROMOTED,
     ROLE_REPLICA,
     cluster_prefix,
 )
@@ -186,10 +187,11 @@ def flagless(text):
 
 
 def leader_to_verify(state):
-    """The member whose /primary the agent asks: the running holder of the leader key, as primary or not yet
-    rewritten after its promotion (still replica). None for no leader, a stopped one or a standby leader."""
+    """The member whose /primary the agent asks: the running holder of the leader key, as primary, promoting,
+    or not yet rewritten since it took the key (still replica). None for no leader, a stopped one or a standby
+    leader."""
     member = state.leader_member()
-    if member is not None and member.running and member.role in (ROLE_PRIMARY, ROLE_REPLICA):
+    if member is not None and member.running and member.role in (ROLE_PRIMARY, ROLE_PROMOTED, ROLE_REPLICA):
         return member
     return None
 

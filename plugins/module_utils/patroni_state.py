@@ -59,6 +59,8 @@ DEFAULT_POSTGRES_PORT = 5432
 ROLE_PRIMARY = 'primary'
 ROLE_STANDBY_LEADER = 'standby_leader'
 ROLE_REPLICA = 'replica'
+# What Patroni writes in a member key while it promotes PostgreSQL (primary once that is done).
+ROLE_PROMOTED = 'promoted'
 STATE_RUNNING = 'running'
 
 # Patroni's values when the config key does not set them.
@@ -303,6 +305,13 @@ def cluster_prefix(namespace, scope):
         raise ValueError('invalid Patroni namespace %r: it must be a string' % (namespace,))
     path = '/'.join(['', namespace or DEFAULT_NAMESPACE, scope.strip('/')])
     return re.sub('/+', '/', path) + '/'
+
+
+def namespace_prefix(namespace):
+    """``/<namespace>/``: where every cluster of the namespace keeps its keys, as :func:`cluster_prefix` builds it."""
+    if namespace is not None and not isinstance(namespace, str):
+        raise ValueError('invalid Patroni namespace %r: it must be a string' % (namespace,))
+    return re.sub('/+', '/', '/%s/' % (namespace or DEFAULT_NAMESPACE))
 
 
 def parse_lsn(value):

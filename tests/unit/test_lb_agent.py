@@ -73,6 +73,7 @@ def state_after_promotion(new_leader_role='replica', state='running'):
 @pytest.mark.parametrize('role, state, expected', [
     ('replica', 'running', 'pg2'),  # just promoted: the key moved, the member key not yet
     ('primary', 'running', 'pg2'),
+    ('promoted', 'running', 'pg2'),  # Patroni's role while PostgreSQL promotes
     ('standby_leader', 'running', None),  # a standby cluster's leader never takes writes
     ('primary', 'stopped', None),
     ('replica', 'starting', None),
