@@ -1,4 +1,3 @@
-#!/usr/bin/env python3
 """The local demo cluster behind `make demo`: the Molecule default scenario, brought up and explained.
 
     demo.py up          the venv and the image when missing, create and converge the scenario, show how to use it

@@ -265,8 +265,8 @@ def status_lb(result, host):
         where = ' at %s' % result['url'] if result.get('url') else ''
         return ['%s: pgha-lb-sync NOT ANSWERING%s - %s' % (title, where, _not_read(result))]
     clusters = _mapping(data.get('clusters'))
-    head = '%s: %s, %s, last change %s' % (title, _problem('etcd', data.get('etcd')),
-                                            _problem('HAProxy', data.get('haproxy')), _text(data.get('last_change')))
+    problems = (_problem('etcd', data.get('etcd')), _problem('HAProxy', data.get('haproxy')))
+    head = '%s: %s, %s, last change %s' % ((title,) + problems + (_text(data.get('last_change')),))
     lines, rows = [head], []
     for scope in sorted(clusters):
         cluster = _mapping(clusters[scope])

@@ -18,9 +18,8 @@ def _copy_with_secrets(tmp_path, name, cluster_groups=()):
     shutil.copytree(os.path.join(EXAMPLES, name), str(inventory))
     files = [('group_vars/all/vault.yml', False)] + [('group_vars/%s/vault.yml' % g, True) for g in cluster_groups]
     for path, cluster_only in files:
-        run = run_playbook('pgha.cluster.secrets', extra_vars={'pgha_secrets_file': str(inventory / path),
-                                                                'pgha_secrets_cluster_only': cluster_only},
-                           workdir=str(tmp_path))
+        extra_vars = {'pgha_secrets_file': str(inventory / path), 'pgha_secrets_cluster_only': cluster_only}
+        run = run_playbook('pgha.cluster.secrets', extra_vars=extra_vars, workdir=str(tmp_path))
         assert run.rc == 0, run.output[-2000:]
     return inventory
 

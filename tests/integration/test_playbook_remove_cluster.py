@@ -44,9 +44,9 @@ def build(etcd, beta_nodes, directory):
     unreachable = {'ansible_connection': 'ssh', 'ansible_host': '127.0.0.1', 'ansible_port': closed_port()}
     clusters = {
         'main': {'scope': 'main', 'hosts': {'m1': dict(unreachable, patroni_name='main-1')}},
-        'beta': {'scope': 'beta', 'hosts': {'b%d' % (i + 1): {'patroni_name': node.name,
-                                                             'patroni_data_dir': node.data_dir}
-                                            for i, node in enumerate(beta_nodes)}},
+        'beta': {'scope': 'beta', 'hosts': dict(
+            ('b%d' % (i + 1), {'patroni_name': node.name, 'patroni_data_dir': node.data_dir})
+            for i, node in enumerate(beta_nodes))},
     }
     lbs = {'lb1': {'haproxy_clusters': [{'scope': 'main'}, {'scope': 'beta'}]}, 'lb2': {'pgha_cluster_name': 'main'}}
     return ops_inventory.write_inventory(os.path.join(directory, 'hosts.yml'), etcd, pki, clusters, lb_hosts=lbs)

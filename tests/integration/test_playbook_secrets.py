@@ -34,8 +34,8 @@ def test_writes_each_secret_once_with_a_private_mode(tmp_path):
 
 def test_a_further_cluster_gets_its_own_set_without_the_root_password(tmp_path):
     target = tmp_path / 'billing.yml'
-    run = run_playbook('pgha.cluster.secrets', extra_vars={'pgha_secrets_file': str(target),
-                                                            'pgha_secrets_cluster_only': True}, workdir=str(tmp_path))
+    extra_vars = {'pgha_secrets_file': str(target), 'pgha_secrets_cluster_only': True}
+    run = run_playbook('pgha.cluster.secrets', extra_vars=extra_vars, workdir=str(tmp_path))
     assert run.rc == 0, run.output[-2000:]
     assert sorted(_secrets(target)) == sorted(ALL[1:])
 

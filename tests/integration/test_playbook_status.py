@@ -270,8 +270,9 @@ def test_the_tables_show_etcd_each_cluster_once_and_the_load_balancer(stack):
         assert '  cluster %s: leader %s, writes to %s' % (scope, entry['leader'], entry['verified_primary']) in lb_lines
         for kind, backend in entry['backends'].items():
             for server in backend['servers']:
-                expected = '%s %s %d %s %s %s' % (scope, kind, backend['port'], server['name'],
-                                                   'ready' if server['wanted'] else 'maint', server['haproxy'])
+                wanted = 'ready' if server['wanted'] else 'maint'
+                expected = '%s %s %d %s %s %s' % (scope, kind, backend['port'], server['name'], wanted,
+                                                  server['haproxy'])
                 assert any(' '.join(line.split()).startswith(expected) for line in lb_lines), (expected, lb_lines)
     assert agent['clusters']['alpha']['backends']['primary']['port'] == lb.ports['alpha']['primary']
 

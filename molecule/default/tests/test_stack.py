@@ -28,7 +28,7 @@ WRITE_PORT, READ_PORT = demo.PORTS['primary'], demo.PORTS['replicas']
 def _landings(scenario, port, count):
     cluster = scenario.main
     return [eventually(lambda: landing(scenario, cluster, port, host=LB), 'a connection through %s:%d' % (LB, port))
-            for _ in range(count)]
+            for _attempt in range(count)]
 
 
 def test_writes_land_on_the_primary_and_reads_on_the_replicas(scenario, report):
