@@ -12,6 +12,10 @@ from collections.abc import Mapping
 from ansible.errors import AnsibleFilterError
 from ansible_collections.pgha.cluster.plugins.plugin_utils.hostvars import NOT_SET, check_hosts, first_set, vars_of
 from ansible_collections.pgha.cluster.plugins.plugin_utils.jinja_order import unique
+from ansible_collections.pgha.cluster.plugins.module_utils.patroni_bootstrap import MemberData, choose_bootstrap_leader
+from ansible_collections.pgha.cluster.plugins.module_utils.patroni_names import (
+    cluster_places, namespace_problem, prefix_overlaps, slot_collisions)
+from ansible_collections.pgha.cluster.plugins.module_utils.pg_hba_check import network_problems, pg_hba_problems
 from ansible_collections.pgha.cluster.plugins.module_utils.patroni_state import cluster_prefix
 
 
@@ -101,11 +105,47 @@ def _duplicates(items):
     return repeated
 
 
-def patroni_layout_problems(hosts, hostvars, groups):
+def _distinct(items):
+    """``items`` without repeats, in order; unlike jinja_order.unique, case counts (etcd keys are case-sensitive)."""
+    found = []
+    for item in items:
+        if item not in found:
+            found.append(item)
+    return found
+
+
+def _place(fact):
+    """The cluster's key prefix without its last slash, as a message shows it (the namespace as written when the
+    prefix cannot be built)."""
+    try:
+        return cluster_prefix(fact['namespace'], fact['scope']).rstrip('/')
+    except ValueError:
+        return '%s/%s' % (fact['namespace'], fact['scope'])
+
+
+def _place_text(label, prefix, clusters):
+    return 'cluster %s (%s)' % (label, prefix) if label in clusters else label
+
+
+def _reserved_places(reserved):
+    if isinstance(reserved, str) or not isinstance(reserved, (list, tuple)):
+        raise AnsibleFilterError('patroni_layout_problems expects the reserved key prefixes as a list, got %r'
+                                 % (reserved,))
+    places = []
+    for prefix in reserved:
+        if isinstance(prefix, str) and prefix.strip('/'):
+            normal = '/%s/' % '/'.join(p for p in prefix.split('/') if p)
+            places.append(('the key prefix %s' % normal, normal))
+    return places
+
+
+def patroni_layout_problems(hosts, hostvars, groups, reserved=()):
     """What keeps the clusters of ``hosts`` from being run in one play, as messages (none: the layout is sound).
 
     A cluster is the group a host names in patroni_group: every host of that group must belong to it alone, its
-    hosts share one scope and namespace and have distinct member names, and no two clusters share a scope.
+    hosts share one scope and namespace (compared as Patroni places the keys) and have distinct member names that
+    do not share a replication slot, no two clusters share a scope, and no cluster's keys lie within another's or
+    within one of the ``reserved`` key prefixes (the load balancer's).
     """
     check_hosts(hosts, 'patroni_layout_problems')
     if not isinstance(groups, Mapping):
@@ -115,16 +155,15 @@ def patroni_layout_problems(hosts, hostvars, groups):
     scope_owner = {}
     for group, cluster in clusters.items():
         facts = [_cluster_fact(hostvars, host, 'patroni_layout_problems') for host in cluster['hosts']]
-        places = []
-        for fact in facts:
-            place = '%s/%s' % (fact['namespace'].rstrip('/'), fact['scope'])
-            if place not in places:
-                places.append(place)
+        for namespace in _distinct(f['namespace'] for f in facts):
+            problem = namespace_problem(namespace)
+            if problem:
+                problems.append('patroni_namespace of group %s %s.' % (group, problem))
+        places = _distinct(_place(f) for f in facts)
         if len(places) > 1:
             problems.append('The hosts of group %s form one Patroni cluster and need one patroni_scope and '
                             'patroni_namespace, found %s.' % (group, ', '.join(
-                                '%s: %s/%s' % (h, f['namespace'].rstrip('/'), f['scope'])
-                                for h, f in zip(cluster['hosts'], facts))))
+                                '%s: %s' % (h, _place(f)) for h, f in zip(cluster['hosts'], facts))))
         for scope in unique(f['scope'] for f in facts):
             owner = scope_owner.setdefault(scope, group)
             if owner != group:
@@ -139,11 +178,73 @@ def patroni_layout_problems(hosts, hostvars, groups):
                 problems.append('%s is in group %s, the hosts of one Patroni cluster, but its patroni_group is %s: '
                                 'a host belongs to one cluster only (make each cluster a child group of postgres '
                                 'with its own patroni_group).' % (host, group, other))
-        repeated = _duplicates(f['name'] for f in facts)
+        names = [f['name'] for f in facts]
+        repeated = _duplicates(names)
         if repeated:
             problems.append('Members of the cluster of group %s share the member name %s: patroni_name must differ '
                             'within a cluster.' % (group, ', '.join(repeated)))
+        for slot, sharing in sorted(slot_collisions([n for n in names if isinstance(n, str)]).items()):
+            problems.append('Members %s of the cluster of group %s would share the replication slot %s (Patroni '
+                            'lowers the case and turns "-" and "." into "_"): give them names that differ '
+                            'otherwise.' % (', '.join(sharing), group, slot))
+    places = cluster_places(clusters) + _reserved_places(reserved)
+    for label, prefix, other_label, other in prefix_overlaps(places):
+        if label in clusters and other_label in clusters and prefix == other:
+            continue  # the same scope twice: said above
+        problems.append('The etcd keys of %s and %s overlap: the etcd user of one could read and write the other\'s '
+                        'keys. Give each cluster a scope and namespace of its own.' % (
+                            _place_text(label, prefix, clusters), _place_text(other_label, other, clusters)))
     return problems
+
+
+def patroni_pg_hba_problems(lines, allow_trust=False):
+    """What keeps ``lines`` (patroni_pg_hba_extra) out of pg_hba.conf, one message per line; [] when nothing."""
+    return pg_hba_problems(lines, allow_trust=bool(allow_trust))
+
+
+def patroni_network_problems(networks):
+    """What keeps ``networks`` (patroni_extra_client_networks) out of pg_hba.conf, one message each; [] when
+    nothing."""
+    return network_problems(networks)
+
+
+# What each member publishes about its data directory before a cluster without state in etcd starts (the patroni
+# role's tasks/bootstrap_leader.yml sets it).
+DATA_FACT = '__patroni_data_fact'
+
+
+def patroni_bootstrap_leader(hosts, hostvars, named='', all_hosts=None):
+    """Which of ``hosts`` (a cluster's hosts in the play) starts first when etcd holds nothing of the cluster: a dict
+    with ``leader`` ('' for a new cluster), ``problems`` (why no member can be chosen), ``positions`` and ``named``.
+
+    ``named`` is patroni_bootstrap_leader; ``all_hosts``, every host of the cluster's group: one outside the play
+    may hold data nobody read, so then only a named member is accepted.
+    """
+    check_hosts(hosts, 'patroni_bootstrap_leader')
+    members = []
+    for host in hosts:
+        fact = first_set(vars_of(hostvars, host), [DATA_FACT], None)
+        if not isinstance(fact, Mapping) or 'has_data' not in fact:
+            raise AnsibleFilterError('patroni_bootstrap_leader: host %r has not published what its data directory '
+                                     'holds (%s): the patroni role sets it in tasks/bootstrap_leader.yml'
+                                     % (host, DATA_FACT))
+        members.append(MemberData(host, first_set(vars_of(hostvars, host), ['__patroni_name_fact', 'patroni_name'],
+                                                  host),
+                                  has_data=_truth(fact.get('has_data')), controldata=fact.get('controldata') or '',
+                                  error=fact.get('error') or None, running=_truth(fact.get('running'))))
+    choice = choose_bootstrap_leader(members, named or '')
+    outside = [h for h in (all_hosts or []) if h not in hosts]
+    if outside and not choice.named and any(m.has_data for m in members):
+        choice.problems.append('%s %s not in the play, so %s data cannot be compared' % (
+            ', '.join(outside), 'is' if len(outside) == 1 else 'are', 'its' if len(outside) == 1 else 'their'))
+        choice.leader = ''
+    return choice.to_dict()
+
+
+def _truth(value):
+    if isinstance(value, str):
+        return value.strip().lower() in ('true', 'yes', 'on', '1')
+    return bool(value)
 
 
 def patroni_switchover_clusters(hosts, hostvars, member_names):
@@ -174,4 +275,7 @@ class FilterModule(object):
             'patroni_clusters_text': patroni_clusters_text,
             'patroni_layout_problems': patroni_layout_problems,
             'patroni_switchover_clusters': patroni_switchover_clusters,
+            'patroni_bootstrap_leader': patroni_bootstrap_leader,
+            'patroni_pg_hba_problems': patroni_pg_hba_problems,
+            'patroni_network_problems': patroni_network_problems,
         }

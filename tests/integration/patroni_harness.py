@@ -348,6 +348,25 @@ class PatroniNode:
                 pass
         self.kill()
 
+    def restart_patroni(self, timeout=60.0):
+        """What ``systemctl restart patroni`` does with the role's unit (``KillMode=process``): SIGTERM to Patroni
+        alone, wait until it has exited, start it again and wait until it reports running.
+
+        Outside maintenance mode Patroni stops its PostgreSQL on the way out; in maintenance mode it leaves it
+        running and the new Patroni takes it over.
+        """
+        if self.is_running:
+            os.kill(self.process.pid, signal.SIGTERM)
+            self.process.wait(timeout)
+        return self.start(wait=True, timeout=timeout)
+
+    def reload(self):
+        """SIGHUP, as ``systemctl reload patroni`` sends it: Patroni re-reads its configuration file at the start of
+        its next cycle."""
+        if not self.is_running:
+            raise PatroniHarnessError("patroni %s does not run: nothing to reload" % self.name)
+        os.kill(self.process.pid, signal.SIGHUP)
+
     def kill(self):
         """SIGKILL Patroni and PostgreSQL: a crashed host.  The leader key stays until its ttl ends."""
         if self.process is not None:
@@ -515,10 +534,7 @@ class PatroniCluster:
             node = PatroniNode(self, i, ip, pg_port, api_port)
             os.mkdir(node.base_dir, 0o700)
             _give(node.base_dir, ids)
-            fd = os.open(node.config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-            with os.fdopen(fd, "w") as f:
-                f.write(_yaml(self.node_config(node)) + "\n")
-            _give(node.config_path, ids)
+            self.write_config(node)
             self.nodes.append(node)
 
     def __repr__(self):
@@ -573,6 +589,14 @@ class PatroniCluster:
         if self.etcd_user:
             conf.update(username=self.etcd_user, password=self.etcd_password)
         return conf
+
+    def write_config(self, node):
+        """(Re)write ``node``'s patroni.yml from the cluster's settings now (e.g. after ``etcd_password``
+        changed); a running Patroni reads it again on :meth:`PatroniNode.reload`."""
+        fd = os.open(node.config_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            f.write(_yaml(self.node_config(node)) + "\n")
+        _give(node.config_path, _run_as_ids())
 
     def node_config(self, node):
         parameters = {

@@ -4,8 +4,9 @@ import pytest
 from ansible.errors import AnsibleFilterError
 
 from ansible_collections.pgha.cluster.plugins.filter.patroni import (
-    FilterModule, patroni_cluster_prefix, patroni_clusters, patroni_clusters_text, patroni_layout_problems, patroni_member_host,
-    patroni_pg_hba, patroni_switchover_clusters)
+    FilterModule, patroni_bootstrap_leader, patroni_cluster_prefix, patroni_clusters, patroni_clusters_text,
+    patroni_layout_problems, patroni_member_host, patroni_network_problems, patroni_pg_hba, patroni_pg_hba_problems,
+    patroni_switchover_clusters)
 
 USERS = dict(superuser='postgres', replication_user='replicator', ident_map='pgha-superuser')
 
@@ -116,8 +117,9 @@ def test_cluster_prefix_bad_input(scope, namespace):
 
 def test_filter_names():
     assert sorted(FilterModule().filters()) == [
-        'patroni_cluster_prefix', 'patroni_clusters_text', 'patroni_layout_problems', 'patroni_member_host',
-        'patroni_pg_hba', 'patroni_switchover_clusters']
+        'patroni_bootstrap_leader', 'patroni_cluster_prefix', 'patroni_clusters_text', 'patroni_layout_problems',
+        'patroni_member_host', 'patroni_network_problems', 'patroni_pg_hba', 'patroni_pg_hba_problems',
+        'patroni_switchover_clusters']
 
 
 def _fact(group, scope=None, name=None, namespace='/service'):
@@ -214,3 +216,82 @@ def test_switchover_clusters_bad_input():
     hostvars, _groups = _two_clusters()
     with pytest.raises(AnsibleFilterError, match='member names as a list'):
         patroni_switchover_clusters(PLAY, hostvars, 'pg1')
+
+
+def test_layout_compares_namespaces_as_patroni_places_the_keys():
+    hostvars, groups = _two_clusters(pg2=_fact('main', name='pg2', namespace='service'),
+                                     pg3=_fact('main', name='pg3', namespace='//service/'))
+    assert patroni_layout_problems(PLAY, hostvars, groups) == []
+
+
+@pytest.mark.parametrize('changes, reserved, expected', [
+    # Scope b under namespace /service/main lives inside cluster main's prefix.
+    ({'pg5': _fact('beta', scope='b', name='pg5', namespace='/service/main'),
+      'pg6': _fact('beta', scope='b', name='pg6', namespace='/service/main')}, [],
+     'The etcd keys of cluster main (/service/main/) and cluster beta (/service/main/b/) overlap: the etcd user of '
+     "one could read and write the other's keys. Give each cluster a scope and namespace of its own."),
+    ({'pg5': _fact('beta', name='pg5', namespace='/pgha/lb'), 'pg6': _fact('beta', name='pg6', namespace='/pgha/lb')},
+     ['/pgha/lb'], 'The etcd keys of cluster beta (/pgha/lb/beta/) and the key prefix /pgha/lb/ overlap'),
+    ({}, ['pgha//lb/', '/service'], 'The etcd keys of cluster main (/service/main/) and the key prefix /service/ '
+                                    'overlap'),
+    ({'pg5': _fact('beta', name='pg5', namespace='/ser vice'), 'pg6': _fact('beta', name='pg6', namespace='/ser vice')},
+     [], "patroni_namespace of group beta '/ser vice' has the part(s) 'ser vice'"),
+    ({'pg1': _fact('main', name='pg-1'), 'pg2': _fact('main', name='PG.1')}, [],
+     'Members pg-1, PG.1 of the cluster of group main would share the replication slot pg_1'),
+])
+def test_layout_refuses_overlapping_keys_bad_namespaces_and_shared_slots(changes, reserved, expected):
+    hostvars, groups = _two_clusters(**changes)
+    problems = patroni_layout_problems(PLAY, hostvars, groups, reserved)
+    assert any(expected in p for p in problems), problems
+
+
+def test_layout_without_overlap_and_bad_reserved_input():
+    hostvars, groups = _two_clusters(pg5=_fact('beta', scope='mainx', name='pg5'),
+                                     pg6=_fact('beta', scope='mainx', name='pg6'))
+    assert patroni_layout_problems(PLAY, hostvars, groups, ['/pgha/lb']) == []  # /service/main/ vs /service/mainx/
+    with pytest.raises(AnsibleFilterError, match='reserved key prefixes as a list'):
+        patroni_layout_problems(PLAY, hostvars, groups, '/pgha/lb')
+
+
+def test_pg_hba_and_network_problems():
+    assert patroni_pg_hba_problems(['hostssl all all 10.0.0.0/8 scram-sha-256']) == []
+    assert 'uses trust' in patroni_pg_hba_problems(['host all all 0.0.0.0/0 trust'])[0]
+    assert patroni_pg_hba_problems(['host all all 0.0.0.0/0 trust'], True) == []
+    assert patroni_network_problems(['10.0.0.0/8']) == []
+    assert 'has host bits set' in patroni_network_problems(['10.0.0.1/8'])[0]
+
+
+SHUT_DOWN = ('Database system identifier:           1\nDatabase cluster state:               shut down\n'
+             'Latest checkpoint location:           0/3000028\nLatest checkpoint\'s TimeLineID:       1\n')
+IN_RECOVERY = ('Database system identifier:           1\nDatabase cluster state:               shut down in recovery\n'
+               'Latest checkpoint location:           0/2000060\nLatest checkpoint\'s TimeLineID:       1\n'
+               'Minimum recovery ending location:     0/2800000\nMin recovery ending loc\'s timeline:   1\n')
+
+
+def _data(has_data, controldata='', error='', running=False, name=None):
+    fact = {'__patroni_data_fact': {'has_data': has_data, 'controldata': controldata, 'error': error,
+                                    'running': running}}
+    if name:
+        fact['__patroni_name_fact'] = name
+    return fact
+
+
+def test_bootstrap_leader_from_the_published_facts():
+    # Facts as set_fact templates them: booleans may arrive as text.
+    hostvars = {'pg1': _data('True', IN_RECOVERY, running='False', name='db1'), 'pg2': _data(True, SHUT_DOWN),
+                'pg3': _data(False)}
+    choice = patroni_bootstrap_leader(['pg1', 'pg2', 'pg3'], hostvars, '', ['pg1', 'pg2', 'pg3'])
+    assert choice['leader'] == 'pg2' and choice['problems'] == []
+    assert choice['positions'][0] == 'db1: timeline 1, at least 0/2800000 (shut down in recovery)'
+    # A host of the group outside the play may hold more: only a named member is accepted then.
+    limited = patroni_bootstrap_leader(['pg1', 'pg2'], hostvars, '', ['pg1', 'pg2', 'pg4'])
+    assert limited['leader'] == '' and limited['problems'] == [
+        'pg4 is not in the play, so its data cannot be compared']
+    assert patroni_bootstrap_leader(['pg1', 'pg2'], hostvars, 'db1', ['pg1', 'pg2', 'pg4'])['leader'] == 'pg1'
+    # No data anywhere: a new cluster.
+    assert patroni_bootstrap_leader(['pg3'], hostvars, '', ['pg3', 'pg4'])['leader'] == ''
+
+
+def test_bootstrap_leader_needs_the_published_facts():
+    with pytest.raises(AnsibleFilterError, match="host 'pg1' has not published what its data directory holds"):
+        patroni_bootstrap_leader(['pg1'], {'pg1': {}})
