@@ -50,6 +50,7 @@ options:
     default: 120
 extends_documentation_fragment:
   - pgha.cluster.patroni
+  - pgha.cluster.patroni.actiongroup
   - pgha.cluster.etcd
   - pgha.cluster.patroni_rest
   - ansible.builtin.action_common_attributes
