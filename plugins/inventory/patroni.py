@@ -97,6 +97,7 @@ username: inventory
 # password: !vault |
 #   $ANSIBLE_VAULT;1.1;AES256 ...
 
+---
 # main.patroni.yml: one cluster, hosts named <scope>_<member>, with constructed groups and a cache
 plugin: pgha.cluster.patroni
 endpoints: https://etcd1.example.com:2379
