@@ -15,7 +15,7 @@ import time
 
 import psycopg2
 
-from lb_probe import connect, eventually
+from lb_probe import connect, create_probe_table, eventually
 from patroni_scenario import NAMESPACE
 
 from ansible_collections.pgha.cluster.plugins.module_utils.etcd_client import EtcdClient
@@ -37,15 +37,7 @@ class Writer(object):
         self._thread = threading.Thread(target=self._run, daemon=True)
 
     def __enter__(self):
-        conn = eventually(lambda: connect(self.scenario, self.cluster, self.port, host=self.scenario.LB),
-                          'a connection through the write port')
-        try:
-            conn.autocommit = True
-            with conn.cursor() as cur:
-                cur.execute('CREATE TABLE IF NOT EXISTS %s (id bigserial PRIMARY KEY, at timestamptz DEFAULT now())'
-                            % TABLE)
-        finally:
-            conn.close()
+        create_probe_table(self.scenario, self.cluster, self.port, host=self.scenario.LB, table=TABLE)
         self._thread.start()
         return self
 

@@ -50,13 +50,13 @@ def eventually(check, what, timeout=60, interval=0.5):
     raise AssertionError('%s: not within %ss (last: %s)' % (what, timeout, last))
 
 
-def create_probe_table(scenario, cluster, port):
-    conn = eventually(lambda: connect(scenario, cluster, port), 'a connection through %s:%d' % (LB, port))
+def create_probe_table(scenario, cluster, port, host=LB, table=PROBE_TABLE):
+    conn = eventually(lambda: connect(scenario, cluster, port, host=host), 'a connection through %s:%d' % (host, port))
     try:
         conn.autocommit = True
         with conn.cursor() as cur:
             cur.execute('CREATE TABLE IF NOT EXISTS %s (id bigserial PRIMARY KEY, at timestamptz DEFAULT now())'
-                        % PROBE_TABLE)
+                        % table)
     finally:
         conn.close()
 
