@@ -72,7 +72,9 @@ def test_status_names_each_live_primary_and_lb1s_backends(scenario, report):
     for group, cluster in scenario.clusters.items():
         primary = states[group].primary().name
         section = _section(lines, 'Patroni cluster %s ' % cluster.scope)
-        assert ', primary %s, %d replicas running' % (primary, len(cluster.members) - 1) in section[0], section
+        replicas = len(cluster.members) - 1
+        assert ', primary %s, %d replica%s running' % (primary, replicas, '' if replicas == 1 else 's') in section[0], \
+            section
         roles = {c[0]: c[2] for c in _cells(section)}
         assert roles == {m: 'primary' if m == primary else 'replica' for m in cluster.members}, section
         # lb1 routes writes to the primary and reads to the replicas, and HAProxy runs them so.
