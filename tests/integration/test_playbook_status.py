@@ -28,6 +28,7 @@ from collection_client import client_for
 from module_runner import connection_args, run_module
 from patroni_standin import stop_process, wait_for
 from playbook_runner import run_playbook
+import status_report  # tests/lib, on the path through playbook_runner
 
 HAPROXY = '/usr/sbin/haproxy'
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -174,26 +175,9 @@ def inventory(stack, name='hosts.yml', etcd_port=None, lb_hosts=None):
     return path
 
 
-def report(run):
-    """The lines the playbook printed (the msg of its last task)."""
-    found = re.search(r'^TASK \[Print the status\].*?^ok: \[[^\]]+\] => (\{.*?^\})$', run.output, re.M | re.S)
-    assert found, run.tail()
-    return json.loads(found.group(1))['msg']
-
-
-def section(lines, head):
-    """The lines of the section whose first line starts with ``head`` (up to the next blank line)."""
-    starts = [i for i, line in enumerate(lines) if line.startswith(head)]
-    assert len(starts) == 1, 'expected one section starting with %r in:\n%s' % (head, '\n'.join(lines))
-    rest = lines[starts[0]:]
-    return rest[:rest.index('')] if '' in rest else rest
-
-
 def rows(lines):
-    """{first cell: cells} of a section's table (header line and the lines above it left out)."""
-    header = next(i for i, line in enumerate(lines) if line.split()[:1] in (['MEMBER'], ['CLUSTER']))
-    table = [line for line in lines[header + 1:] if not line.startswith('  !')]
-    return {line.split()[0]: line.split() for line in table}
+    """{first cell: cells} of a section's table."""
+    return dict((row[0], row) for row in status_report.cells(lines))
 
 
 def ran_on(run, task):
@@ -229,9 +213,9 @@ def test_the_tables_show_etcd_each_cluster_once_and_the_load_balancer(stack):
     run = run_playbook('pgha.cluster.status', inventory=path, workdir=stack['dir'])
     assert run.rc == 0, run.tail()
     assert sum(r['changed'] for r in run.recap.values()) == 0, run.recap
-    lines = report(run)
+    lines = status_report.report(run)
 
-    etcd_lines = section(lines, 'etcd: ')
+    etcd_lines = status_report.section(lines, 'etcd: ')
     leader = etcd.leader()
     assert etcd_lines[0].startswith('etcd: healthy, 3 members, leader %s, ' % leader.name), etcd_lines
     assert 'auth enabled, no alarms' in etcd_lines[0]
@@ -245,7 +229,7 @@ def test_the_tables_show_etcd_each_cluster_once_and_the_load_balancer(stack):
     assert ran_on(run, 'Read the cluster\'s state from etcd') == ['a1', 'b1']
     for scope, cluster in stack['clusters'].items():
         primary = cluster.wait_leader()
-        lines_of = section(lines, 'Patroni cluster %s ' % scope)
+        lines_of = status_report.section(lines, 'Patroni cluster %s ' % scope)
         assert lines_of[0] == 'Patroni cluster %s (/service/%s/): leader %s, primary %s, %d replica%s running' % (
             scope, scope, primary.name, primary.name, len(cluster.nodes) - 1, '' if len(cluster.nodes) == 2 else 's')
         table = rows(lines_of)
@@ -263,7 +247,7 @@ def test_the_tables_show_etcd_each_cluster_once_and_the_load_balancer(stack):
                 assert re.match(r'^\d+(\.\d)?$', cells[5]) and cells[6] in ('B', 'KiB', 'MiB'), cells
 
     # The load balancer: one row per server of each backend, each in the state the agent itself reports.
-    lb_lines = section(lines, 'Load balancer lb1: ')
+    lb_lines = status_report.section(lines, 'Load balancer lb1: ')
     assert lb_lines[0].startswith('Load balancer lb1: etcd ok, HAProxy ok, last change '), lb_lines[0]
     for scope in SCOPES:
         entry = agent['clusters'][scope]
@@ -280,11 +264,11 @@ def test_the_tables_show_etcd_each_cluster_once_and_the_load_balancer(stack):
     checked = run_playbook('pgha.cluster.status', inventory=path, workdir=stack['dir'], check=True)
     assert checked.rc == 0, checked.tail()
     assert sum(r['changed'] for r in checked.recap.values()) == 0, checked.recap
-    again = report(checked)
+    again = status_report.report(checked)
     for scope in SCOPES:
-        assert rows(section(again, 'Patroni cluster %s ' % scope)).keys() == rows(
-            section(lines, 'Patroni cluster %s ' % scope)).keys()
-    assert section(again, 'Load balancer lb1: ')[1:] == lb_lines[1:]
+        assert rows(status_report.section(again, 'Patroni cluster %s ' % scope)).keys() == rows(
+            status_report.section(lines, 'Patroni cluster %s ' % scope)).keys()
+    assert status_report.section(again, 'Load balancer lb1: ')[1:] == lb_lines[1:]
 
 
 def test_a_stopped_etcd_member_and_a_stopped_agent_are_shown_as_such(stack):
@@ -295,8 +279,8 @@ def test_a_stopped_etcd_member_and_a_stopped_agent_are_shown_as_such(stack):
     try:
         run = run_playbook('pgha.cluster.status', inventory=inventory(stack), workdir=stack['dir'])
         assert run.rc == 0, run.tail()
-        lines = report(run)
-        etcd_lines = section(lines, 'etcd: ')
+        lines = status_report.report(run)
+        etcd_lines = status_report.section(lines, 'etcd: ')
         assert etcd_lines[0].startswith('etcd: NOT HEALTHY, 3 members, '), etcd_lines
         cells = rows(etcd_lines)[follower.name]
         assert cells[2:4] == [follower.client_url, 'UNHEALTHY'], cells
@@ -304,9 +288,9 @@ def test_a_stopped_etcd_member_and_a_stopped_agent_are_shown_as_such(stack):
         assert all(rows(etcd_lines)[m.name][3] == 'healthy' for m in etcd.members if m is not follower)
         # The clusters are still read, through the members that answer.
         for scope, cluster in stack['clusters'].items():
-            assert section(lines, 'Patroni cluster %s ' % scope)[0].startswith(
+            assert status_report.section(lines, 'Patroni cluster %s ' % scope)[0].startswith(
                 'Patroni cluster %s (/service/%s/): leader %s' % (scope, scope, cluster.wait_leader().name))
-        assert section(lines, 'Load balancer lb1: ') == [
+        assert status_report.section(lines, 'Load balancer lb1: ') == [
             'Load balancer lb1: pgha-lb-sync NOT ANSWERING at http://127.0.0.1:%d/status - Status code was -1 and '
             'not [200]: Request failed: <urlopen error [Errno 111] Connection refused>' % lb.status_port]
     finally:
@@ -324,15 +308,15 @@ def test_etcd_that_nobody_reaches_and_a_host_that_does_not_answer(stack):
                        workdir=stack['dir'])
     assert run.recap['lb2']['unreachable'] == 1 and run.rc == 4, run.tail()
     assert not [h for h, r in run.recap.items() if r['failed']], run.recap
-    lines = report(run)
-    etcd_lines = section(lines, 'etcd: ')
+    lines = status_report.report(run)
+    etcd_lines = status_report.section(lines, 'etcd: ')
     assert len(etcd_lines) == 1 and etcd_lines[0].startswith('etcd: NOT READ - '), etcd_lines
     for member in stack['etcd'].members:
         assert 'https://%s:%d' % (member.ip, down) in etcd_lines[0]
     for scope in SCOPES:
-        cluster_lines = section(lines, 'Patroni cluster %s: ' % scope)
+        cluster_lines = status_report.section(lines, 'Patroni cluster %s: ' % scope)
         assert len(cluster_lines) == 1 and cluster_lines[0].startswith('Patroni cluster %s: NOT READ - ' % scope)
         assert 'https://%s:%d' % (stack['etcd'].members[0].ip, down) in cluster_lines[0]
-    assert section(lines, 'Load balancer lb1: ')[0].startswith('Load balancer lb1: etcd ok, HAProxy ok')
+    assert status_report.section(lines, 'Load balancer lb1: ')[0].startswith('Load balancer lb1: etcd ok, HAProxy ok')
     assert not [line for line in lines if line.startswith('Load balancer lb2')]
     assert lines[-1] == 'NOT REACHED (see the recap): lb2'

@@ -3,34 +3,13 @@ lb1's backends, and pgha.cluster.remove_cluster tears cluster beta down (pg5, pg
 is left as it was. These tests run last: beta stays removed (bringing it back would cost a whole site run), and
 the health check around each test looks at main only from then on."""
 
-import json
 import os
-import re
 
 from ansible_collections.pgha.cluster.plugins.module_utils.etcd_client import EtcdClient
 from lb_probe import LB, PORTS
+import status_report  # tests/lib, on the path through scenario_base
 
 DATA_DIR = '/var/lib/postgresql/15/%s'
-
-
-def _report(run):
-    """The lines the status playbook printed (the msg of its last task)."""
-    found = re.search(r'^TASK \[Print the status\].*?^ok: \[[^\]]+\] => (\{.*?^\})$', run.output, re.M | re.S)
-    assert found, run.tail()
-    return json.loads(found.group(1))['msg']
-
-
-def _section(lines, head):
-    starts = [i for i, line in enumerate(lines) if line.startswith(head)]
-    assert len(starts) == 1, 'expected one section starting with %r in:\n%s' % (head, '\n'.join(lines))
-    rest = lines[starts[0]:]
-    return rest[:rest.index('')] if '' in rest else rest
-
-
-def _cells(lines):
-    """The table rows of a section, each as its list of cells."""
-    header = next(i for i, line in enumerate(lines) if line.split()[:1] in (['MEMBER'], ['CLUSTER']))
-    return [line.split() for line in lines[header + 1:] if not line.startswith('  !')]
 
 
 def _root(scenario):
@@ -59,23 +38,23 @@ def test_status_names_each_live_primary_and_lb1s_backends(scenario, report):
     run = scenario.playbook('status', label='status')
     assert run.rc == 0, run.tail()
     assert not [h for h, r in run.recap.items() if r['changed']], run.recap
-    lines = _report(run)
+    lines = status_report.report(run)
 
-    etcd = _section(lines, 'etcd: ')
+    etcd = status_report.section(lines, 'etcd: ')
     assert etcd[0].startswith('etcd: healthy, %d members, leader ' % len(scenario.etcd_members)), etcd
-    assert sorted(c[0] for c in _cells(etcd)) == scenario.etcd_members
-    assert {c[3] for c in _cells(etcd)} == {'healthy'}
+    assert sorted(c[0] for c in status_report.cells(etcd)) == scenario.etcd_members
+    assert {c[3] for c in status_report.cells(etcd)} == {'healthy'}
 
-    lb = _section(lines, 'Load balancer %s: ' % LB)
+    lb = status_report.section(lines, 'Load balancer %s: ' % LB)
     assert lb[0].startswith('Load balancer %s: etcd ok, HAProxy ok' % LB), lb
-    lb_rows = [' '.join(c) for c in _cells(lb)]
+    lb_rows = [' '.join(c) for c in status_report.cells(lb)]
     for group, cluster in scenario.clusters.items():
         primary = states[group].primary().name
-        section = _section(lines, 'Patroni cluster %s ' % cluster.scope)
+        section = status_report.section(lines, 'Patroni cluster %s ' % cluster.scope)
         replicas = len(cluster.members) - 1
         assert ', primary %s, %d replica%s running' % (primary, replicas, '' if replicas == 1 else 's') in section[0], \
             section
-        roles = {c[0]: c[2] for c in _cells(section)}
+        roles = {c[0]: c[2] for c in status_report.cells(section)}
         assert roles == {m: 'primary' if m == primary else 'replica' for m in cluster.members}, section
         # lb1 routes writes to the primary and reads to the replicas, and HAProxy runs them so.
         assert '  cluster %s: leader %s, writes to %s' % (cluster.scope, primary, primary) in lb, lb
