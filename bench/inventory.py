@@ -28,6 +28,9 @@ import time
 import yaml
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(REPO_ROOT, 'tests', 'lib'))
+from inventory_listing import plain  # noqa: E402  pylint: disable=wrong-import-position
+
 NAMESPACE = '/service'
 MAX_TXN_OPS = 100  # etcd refuses more than 128 operations in one transaction by default
 RUN_TIMEOUT = 1800
@@ -119,17 +122,6 @@ def plugin_source(workdir, cluster):
     with open(path, 'w') as handle:
         yaml.safe_dump(config, handle)
     return path
-
-
-def plain(value):
-    """A listing's value without ansible-inventory's marks of untrusted text ({"__ansible_unsafe": text})."""
-    if isinstance(value, dict):
-        if set(value) == {'__ansible_unsafe'}:
-            return value['__ansible_unsafe']
-        return dict((k, plain(v)) for k, v in value.items())
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return value
 
 
 def static_yaml_source(workdir, listing):

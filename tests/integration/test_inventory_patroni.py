@@ -21,6 +21,7 @@ from ansible_collections.pgha.cluster.plugins.module_utils.patroni_state import 
 from ansible_collections.pgha.cluster.plugins.plugin_utils.patroni_inventory import PAGE_SIZE
 from collection_client import client_for
 from playbook_runner import run_playbook
+from inventory_listing import group_hosts, plain  # tests/lib, on the path through playbook_runner
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 FIXTURES_DIR = os.environ.get('PGHA_FIXTURES_DIR') or os.path.join(REPO_ROOT, '..', 'shared', 'fixtures')
@@ -98,23 +99,7 @@ class Listing(object):
         return self.data['_meta']['hostvars']
 
     def hosts(self, group='all'):
-        """The hosts of ``group``, its child groups' included (--list leaves empty groups out)."""
-        entry = self.data.get(group) or {}
-        found = set(entry.get('hosts') or ())
-        for child in entry.get('children') or ():
-            found |= self.hosts(child)
-        return found
-
-
-def plain(value):
-    """ansible-inventory's JSON without its marks of untrusted text ({"__ansible_unsafe": text})."""
-    if isinstance(value, dict):
-        if set(value) == {'__ansible_unsafe'}:
-            return value['__ansible_unsafe']
-        return dict((k, plain(v)) for k, v in value.items())
-    if isinstance(value, list):
-        return [plain(v) for v in value]
-    return value
+        return group_hosts(self.data, group)
 
 
 def ansible_inventory(source, *args, env=None, failed_is_fatal=True):

@@ -15,6 +15,7 @@ import pytest
 from demo_scenario import LB
 from lb_probe import connect, eventually, landing
 from scenario_base import BIN_DIR
+from inventory_listing import group_hosts, plain  # tests/lib, on the path through scenario_base
 
 from ansible_collections.pgha.cluster.plugins.module_utils.etcd_client import EtcdClient
 from ansible_collections.pgha.cluster.plugins.module_utils.etcd_errors import EtcdError
@@ -111,20 +112,6 @@ def test_etcd_refuses_clients_without_a_certificate_or_credentials(scenario):
         read_only.close()
 
 
-def _plain(value):
-    """A value of ansible-inventory's JSON: values from etcd are marked unsafe there ({'__ansible_unsafe': v})."""
-    return value.get('__ansible_unsafe', value) if isinstance(value, dict) else value
-
-
-def _hosts(inventory, group):
-    """The hosts of ``group`` in ansible-inventory's --list output, through its child groups."""
-    entry = inventory.get(group, {})
-    found = set(entry.get('hosts', []))
-    for child in entry.get('children', []):
-        found |= _hosts(inventory, child)
-    return found
-
-
 def test_the_inventory_plugin_shows_the_live_topology(scenario, tmp_path, report):
     primary = scenario.main.wait_healthy().primary().name
     path = tmp_path / 'demo.patroni.yml'
@@ -133,13 +120,13 @@ def test_the_inventory_plugin_shows_the_live_topology(scenario, tmp_path, report
     proc = subprocess.run([os.path.join(BIN_DIR, 'ansible-inventory'), '-i', str(path), '--list'],
                           capture_output=True, text=True, timeout=120, check=False)
     assert proc.returncode == 0, proc.stderr
-    inventory = json.loads(proc.stdout)
-    assert _hosts(inventory, 'patroni_primary') == {primary}, inventory
-    assert _hosts(inventory, 'patroni_replica') == set(scenario.members) - {primary}
-    assert _hosts(inventory, 'etcd') == set(scenario.etcd_members)
+    inventory = plain(json.loads(proc.stdout))
+    assert group_hosts(inventory, 'patroni_primary') == {primary}, inventory
+    assert group_hosts(inventory, 'patroni_replica') == set(scenario.members) - {primary}
+    assert group_hosts(inventory, 'etcd') == set(scenario.etcd_members)
     hostvars = inventory['_meta']['hostvars']
-    assert _plain(hostvars[primary]['patroni_role']) == 'primary'
-    assert _plain(hostvars[primary]['ansible_host']) in (scenario.ip(primary), primary)  # from its conn_url
+    assert hostvars[primary]['patroni_role'] == 'primary'
+    assert hostvars[primary]['ansible_host'] in (scenario.ip(primary), primary)  # from its conn_url
     assert scenario.group_vars['pgha_etcd_lb_password'] not in proc.stdout
     report('inventory plugin: primary %s, replicas %s'
-           % (primary, ', '.join(sorted(_hosts(inventory, 'patroni_replica')))))
+           % (primary, ', '.join(sorted(group_hosts(inventory, 'patroni_replica')))))
