@@ -5,8 +5,8 @@ The first endpoint is a TCP proxy (tcp_proxy) in front of the member that drops 
 second is the same member directly, so the resend meets the state the first attempt left.
 """
 
-import threading
-import time
+import os
+import sys
 
 import pytest
 from ansible.module_utils import basic
@@ -15,6 +15,9 @@ from ansible_collections.pgha.cluster.plugins.module_utils.etcd_client import Et
 from ansible_collections.pgha.cluster.plugins.module_utils.etcd_errors import EtcdError, EtcdUnreachable
 from module_runner import run_module
 from tcp_proxy import TcpProxy
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'lib'))
+from watch_thread import next_in_thread  # noqa: E402  pylint: disable=wrong-import-position
 
 
 @pytest.fixture(autouse=True)
@@ -96,27 +99,6 @@ def test_etcd_key_with_a_lease_and_a_lost_reply_writes_once_and_deletes_nothing(
 
 def client_for_member(member, endpoints=None):
     return EtcdClient(endpoints or [member.client_url], timeout=3)
-
-
-def next_in_thread(watch, timeout):
-    outcome = {}
-
-    def run():
-        started = time.monotonic()
-        try:
-            outcome['value'] = next(watch)
-        except Exception as exc:  # noqa: BLE001 - handed to the test
-            outcome['value'] = exc
-        outcome['seconds'] = time.monotonic() - started
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        watch.close()
-        thread.join(5)
-        raise AssertionError('the watch was still re-opening after %ss' % timeout)
-    return outcome['value'], outcome['seconds']
 
 
 def test_a_watch_whose_streams_break_as_they_open_gives_up_after_reconnect_timeout(member, unique_prefix):

@@ -4,8 +4,9 @@ behind a proxy that cuts every stream is in tests/integration/test_client_lost_r
 """
 
 import json
+import os
 import socket
-import threading
+import sys
 import time
 
 from ansible_collections.pgha.cluster.plugins.module_utils.etcd_client import EtcdClient
@@ -16,6 +17,9 @@ from ansible_collections.pgha.cluster.plugins.module_utils.etcd_errors import (
 )
 from ansible_collections.pgha.cluster.plugins.module_utils.etcd_types import parse_endpoint
 from ansible_collections.pgha.cluster.plugins.module_utils.etcd_watch import MAX_TOKEN_RENEWALS
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', 'lib'))
+from watch_thread import next_in_thread  # noqa: E402  pylint: disable=wrong-import-position
 
 ENDPOINTS = ['http://127.0.0.1:2379', 'http://127.0.0.2:2379']
 CREATED = {'result': {'header': {'revision': '10'}, 'created': True}}
@@ -84,28 +88,6 @@ class ScriptedClient(EtcdClient):
     def relogin(self):
         self.logins += 1
         return self.current_token()
-
-
-def next_in_thread(watch, timeout):
-    """next(watch) in a thread: (response or exception, seconds); the watch is closed if it is not done in time."""
-    outcome = {}
-
-    def run():
-        started = time.monotonic()
-        try:
-            outcome['value'] = next(watch)
-        except Exception as exc:  # noqa: BLE001 - handed to the test
-            outcome['value'] = exc
-        outcome['seconds'] = time.monotonic() - started
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(timeout)
-    if thread.is_alive():
-        watch.close()
-        thread.join(5)
-        raise AssertionError('the watch was still re-opening after %ss' % timeout)
-    return outcome['value'], outcome['seconds']
 
 
 def test_a_token_refused_again_and_again_ends_in_its_error_without_recursion():
