@@ -38,7 +38,7 @@ TIERS := units integration sanity lint build changelog-lint molecule
 .PHONY: help test demo venv venv-patroni system-deps clean $(TIERS)
 
 help:
-	@echo 'make test            system-deps, venv, then every tier: $(TIERS)'
+	@echo 'make test            system-deps, venv, then every tier: $(TIERS) (integration beside molecule)'
 	@echo 'make demo            local demo cluster: 3 database hosts and a load balancer in containers'
 	@echo 'make demo-status / demo-switchover / demo-inventory / demo-down   look at it, switch over, remove it'
 	@echo 'make system-deps     Debian packages (tests/setup/system-deps.sh) and a running dockerd'
@@ -50,21 +50,17 @@ help:
 	@echo 'make lint            ansible-lint'
 	@echo 'make build           build the collection, install it offline, check the result'
 	@echo 'make changelog-lint  antsibull-changelog lint'
-	@echo 'make molecule        Molecule scenarios etcd and patroni (builds the test image first: make image)'
+	@echo 'make molecule        Molecule scenarios etcd, patroni and default (builds the test image first: make image)'
 	@echo 'make molecule-default  Molecule default scenario: the whole stack as in the demo'
 	@echo 'make molecule-converge-patroni / molecule-destroy-patroni  keep the patroni scenario up / remove it'
 	@echo 'make bench-lb        LB convergence, agent vs checks only (needs molecule-converge-patroni)'
 	@echo 'make clean           remove build and test output (keeps $(VENV))'
 
-# One step after another through sub-makes, so the order holds even under
-# `make -j` (the venv needs python3-venv from system-deps), and the first
-# failing step stops the run.
+# tests/setup/test-all.sh runs the setup steps and the fast tiers one after
+# another, then the integration tier beside the Molecule tier; the first
+# failing fast tier stops the run.
 test:
-	@for step in system-deps venv $(TIERS); do \
-	    echo "=== $$step ==="; \
-	    $(MAKE) "$$step"; \
-	done
-	@echo "=== all tiers passed: $(TIERS) ==="
+	tests/setup/test-all.sh
 
 # The demo cluster is the Molecule default scenario (molecule/default/demo.py
 # says how); its CA and generated secrets live in .demo/ (git-ignored).
@@ -192,9 +188,10 @@ molecule-destroy-patroni: venv collection-link
 bench-lb: venv
 	$(BIN)/python bench/lb_convergence.py --json bench/output/lb_convergence.json
 
-# The tier `make test` runs: the scenarios that deploy the collection's roles
-# (the smoke scenario only checks the image, which these exercise anyway),
-# one after the other (they share the host's two cores).
+# The tier `make test` runs: every scenario, one after the other (they share
+# the host's two cores); the default one last, since it also kills processes
+# and containers.
 molecule:
 	$(MAKE) molecule-etcd
 	$(MAKE) molecule-patroni
+	$(MAKE) molecule-default

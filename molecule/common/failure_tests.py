@@ -2,9 +2,9 @@
 through the scenario's write port on a new connection every 20 ms while something breaks, then checks that
 writes came back, that nothing acknowledged was lost, and that the cluster heals.
 
-The tests of the default and the patroni scenarios: each has a test_failures.py importing them (both Scenario
-classes name their load balancer, LB, and its ports per cluster group, LB_PORTS). The tests act on the
-scenario's first cluster; lb_probe and patroni_scenario are the patroni scenario's test modules.
+The default scenario's test_failures.py imports them; any scenario whose Scenario class names its load balancer
+(LB) and its ports per cluster group (LB_PORTS) can. The tests act on the scenario's first cluster; lb_probe
+and patroni_scenario are the patroni scenario's test modules.
 """
 
 import json
@@ -97,6 +97,43 @@ def _leader_reader(scenario, cluster, down):
     return client, lambda: read_cluster_state(client, NAMESPACE, cluster.scope).leader
 
 
+def _assert_all_present(scenario, cluster, writer, new):
+    acked_ids = [row_id for _t, row_id, _at in writer.acked]
+    conn = connect(scenario, cluster, scenario.LB_PORTS[cluster.group]['primary'], host=scenario.LB)
+    try:
+        with conn.cursor() as cur:
+            cur.execute('SELECT count(*) FROM %s WHERE id = ANY(%%s)' % TABLE, (acked_ids,))
+            present = cur.fetchone()[0]
+    finally:
+        conn.close()
+    assert present == len(acked_ids), '%d of %d acknowledged commits are missing on %s' % (
+        len(acked_ids) - present, len(acked_ids), new)
+    return len(acked_ids)
+
+
+def test_a_planned_switchover_under_write_load_loses_nothing(scenario, report):
+    cluster = scenario.main
+    old = cluster.wait_healthy().primary().name
+    candidate = sorted(set(cluster.members) - {old})[0]
+    with Writer(scenario, cluster) as writer:
+        eventually(lambda: len(writer.acked) >= 20, 'writes through the load balancer', timeout=30)
+        started = time.monotonic()
+        run = scenario.playbook('switchover', extra_vars={'patroni_switchover_candidate': candidate},
+                                label='switchover-under-load')
+        assert run.rc == 0, run.output[-3000:]
+        first = eventually(lambda: writer.acked_after(started, scenario.ip(candidate))
+                           and writer.acked_after(started, scenario.ip(candidate))[0],
+                           'a write acknowledged by %s' % candidate, timeout=60, interval=0.05)
+        eventually(lambda: len(writer.acked_after(first)) >= 20, 'writes going on after the switchover', timeout=30)
+    last_old = max(t for t, _id, at in writer.acked if at == scenario.ip(old))
+    assert last_old < first, 'writes reached %s after %s took them' % (old, candidate)
+    assert not [t for t, _id, at in writer.acked if t > first and at != scenario.ip(candidate)]
+    count = _assert_all_present(scenario, cluster, writer, candidate)
+    failed = writer.failed_between(started, first)
+    report('switchover %s -> %s under writes through %s: write outage %.2f s, %d failed attempts in it; '
+           '%d acknowledged commits, none lost' % (old, candidate, scenario.LB, first - last_old, len(failed), count))
+
+
 def test_primary_killed_loses_no_acknowledged_commit_in_synchronous_mode(scenario, report):
     cluster = scenario.main
     old = cluster.wait_healthy().primary().name
@@ -121,19 +158,10 @@ def test_primary_killed_loses_no_acknowledged_commit_in_synchronous_mode(scenari
             eventually(lambda: len(writer.acked_after(first)) >= 20, 'writes going on after the failover', timeout=30)
         last_old = max(t for t, _id, at in writer.acked if at == scenario.ip(old))
         assert not [t for t, _id, at in writer.acked if t > moved and at != scenario.ip(new)]
-        acked_ids = [row_id for _t, row_id, _at in writer.acked]
-        conn = connect(scenario, cluster, scenario.LB_PORTS[cluster.group]['primary'], host=scenario.LB)
-        try:
-            with conn.cursor() as cur:
-                cur.execute('SELECT count(*) FROM %s WHERE id = ANY(%%s)' % TABLE, (acked_ids,))
-                present = cur.fetchone()[0]
-        finally:
-            conn.close()
-        assert present == len(acked_ids), '%d of %d acknowledged commits are missing on %s' % (
-            len(acked_ids) - present, len(acked_ids), new)
+        count = _assert_all_present(scenario, cluster, writer, new)
         report('primary %s killed: leader key on %s after %.1f s, first write through %s %.1f s after that; '
                'write outage %.1f s; %d acknowledged commits, none lost'
-               % (old, new, moved - killed, scenario.LB, first - moved, first - last_old, len(acked_ids)))
+               % (old, new, moved - killed, scenario.LB, first - moved, first - last_old, count))
     finally:
         subprocess.run(['docker', 'start', old], capture_output=True, timeout=120, check=False)
         state = cluster.wait_healthy(timeout=300)

@@ -1,6 +1,7 @@
 """The whole stack as a client and an operator see it: through the load balancer demo-lb, writes land on the
-primary and reads on replicas only, a switchover moves the write port, TLS and RBAC turn away clients without
-certificates or credentials, and the inventory plugin shows the live topology from etcd.
+primary and reads on replicas only, TLS and RBAC turn away clients without certificates or credentials, and the
+inventory plugin shows the live topology from etcd. A switchover under a steady write load is among the fault
+tests (test_failures.py).
 """
 
 import json
@@ -63,17 +64,6 @@ def test_writes_land_on_the_primary_and_reads_on_the_replicas(scenario, report):
         'through the load balancer',)
     report('writes through %s:%d land on %s; reads through :%d on %s'
            % (LB, WRITE_PORT, primary, READ_PORT, ', '.join(sorted(replicas))))
-
-
-def test_a_switchover_moves_the_write_port(scenario, report):
-    old = scenario.main.wait_healthy().primary().name
-    candidate = sorted(set(scenario.members) - {old})[0]
-    run = scenario.playbook('switchover', extra_vars={'patroni_switchover_candidate': candidate})
-    assert run.rc == 0, run.output[-3000:]
-    scenario.main.wait_healthy(leader=candidate)
-    assert eventually(lambda: landing(scenario, scenario.main, WRITE_PORT, host=LB) == (candidate, False),
-                      'the write port on %s' % candidate, timeout=30, interval=0.2)
-    report('switchover %s -> %s: the write port followed' % (old, candidate))
 
 
 def test_postgresql_refuses_clients_without_tls_or_the_password(scenario):

@@ -18,7 +18,7 @@ from patroni_scenario import Scenario  # noqa: E402  pylint: disable=wrong-impor
 # not hold it); removing cluster beta last.
 MODULE_ORDER = ['test_topology.py', 'test_tls.py', 'test_switchover.py', 'test_inventory.py', 'test_load_balancer.py',
                 'test_config_change.py',
-                'test_password_change.py', 'test_no_secrets.py', 'test_service_restart.py', 'test_failures.py',
+                'test_password_change.py', 'test_no_secrets.py', 'test_service_restart.py',
                 'test_scale_out.py', 'test_operations.py']
 
 scenario, report, pytest_collection_modifyitems, pytest_terminal_summary = shared_conftest(
