@@ -80,18 +80,22 @@ class Outcome(object):
 
 
 class Probe(object):
-    """Threads that note when the cluster's leader key changes and, per port of lb1, which writes succeed
-    and where they land (each write on a new connection, as a client reconnecting after an error would)."""
+    """Threads that note when the cluster's leader key changes and, per port of the load balancer, which writes
+    succeed and where they land (each write on a new connection, as a client reconnecting after an error would)."""
 
-    def __init__(self, scenario, cluster, old_leader, ports, interval=0.02):
-        """Writes through each of ``ports`` of lb1."""
+    def __init__(self, scenario, cluster, old_leader, ports, interval=0.02, host=LB, etcd=None):
+        """Writes through each of ``ports`` of ``host`` (lb1 unless told); ``etcd`` makes the client that
+        watches the leader key (default: ``cluster.etcd``), e.g. one that leaves out a member about to die."""
         self.scenario, self.cluster, self.old_leader = scenario, cluster, old_leader
         self.members = {scenario.ip(m): m for m in cluster.members}
         self.interval = interval
+        self.etcd = etcd or cluster.etcd
         self.leader_changed = None  # (monotonic time, new leader)
-        targets = dict((port, (LB, port)) for port in ports)
+        targets = dict((port, (host, port)) for port in ports)
         # target -> [(monotonic time, member or None when it failed)]
         self.writes = dict((target, []) for target in targets)
+        # target -> [id of each acknowledged row], to check afterwards that none was lost
+        self.acked = dict((target, []) for target in targets)
         # target -> [(monotonic time, error text)] of the failed writes
         self.errors = dict((target, []) for target in targets)
         self.stop = threading.Event()
@@ -110,7 +114,7 @@ class Probe(object):
             thread.join(timeout=30)
 
     def _watch_leader(self):
-        client = self.cluster.etcd()
+        client = self.etcd()
         key = '/service/%s/leader' % self.cluster.scope
         try:
             while not self.stop.is_set() and self.leader_changed is None:
@@ -134,9 +138,11 @@ class Probe(object):
                 try:
                     conn.autocommit = True
                     with conn.cursor() as cur:
-                        cur.execute('INSERT INTO %s DEFAULT VALUES RETURNING host(inet_server_addr())' % PROBE_TABLE)
-                        address = cur.fetchone()[0]
+                        cur.execute('INSERT INTO %s DEFAULT VALUES RETURNING id, host(inet_server_addr())'
+                                    % PROBE_TABLE)
+                        row_id, address = cur.fetchone()
                         member = self.members.get(address, address)
+                        self.acked[target].append(row_id)
                 finally:
                     conn.close()
             except psycopg2.Error as exc:
