@@ -8,9 +8,12 @@ import subprocess
 
 import pytest
 
+import yaml
+
 from playbook_runner import LOCAL_ENV, playbook_run, run_playbook
 
 EXAMPLES = os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', 'examples', 'inventory')
+LIVE_EXAMPLE = os.path.join(EXAMPLES, '..', 'prod.patroni.yml')
 
 
 def _copy_with_secrets(tmp_path, name, cluster_groups=()):
@@ -68,3 +71,34 @@ def test_dedicated_etcd_layout_with_two_clusters(tmp_path, host, scope):
     billing, orders = (_host_vars(inventory, h, ['pgha_etcd_lb_password'])['pgha_etcd_lb_password']
                        for h in ('db4', 'db1'))
     assert billing != orders
+
+
+def _plugin_options():
+    proc = subprocess.run([os.path.join(playbook_run.BIN_DIR, 'ansible-doc'), '-t', 'inventory', '--json',
+                           'pgha.cluster.patroni'],
+                          capture_output=True, text=True, env=dict(os.environ, **LOCAL_ENV), timeout=120, check=False)
+    assert proc.returncode == 0, proc.stderr
+    options = json.loads(proc.stdout)['pgha.cluster.patroni']['doc']['options']
+    return set(options).union(*(spec.get('aliases', []) for spec in options.values()))
+
+
+def test_live_inventory_example_reads_the_colocated_deployment():
+    """examples/prod.patroni.yml, copied beside the colocated inventory, names what that deployment made: its etcd
+    hosts, the CA and a load balancer's client certificate in pki_ca_dir, and the cluster's read-only user."""
+    with open(LIVE_EXAMPLE) as handle:
+        live = yaml.safe_load(handle)
+    with open(os.path.join(EXAMPLES, 'colocated', 'hosts.yml')) as handle:
+        groups = yaml.safe_load(handle)['all']['children']
+    with open(os.path.join(EXAMPLES, 'colocated', 'group_vars', 'all', 'main.yml')) as handle:
+        settings = yaml.safe_load(handle)
+    assert live['plugin'] == 'pgha.cluster.patroni'
+    assert set(live) - {'plugin'} <= _plugin_options()
+    assert live['endpoints'] == ['https://%s:2379' % h['ansible_host'] for h in groups['etcd']['hosts'].values()]
+    # pki_ca_dir is pki/ beside inventory/, where the live file goes too.
+    assert settings['pki_ca_dir'] == '{{ inventory_dir }}/../pki'
+    assert live['ca_cert'] == 'pki/ca.crt'
+    lb_host = sorted(groups['lb']['hosts'])[0]
+    assert (live['client_cert'], live['client_key']) == tuple('pki/hosts/%s/client-lb-agent.%s' % (lb_host, ext)
+                                                              for ext in ('crt', 'key'))
+    scope = settings['pgha_cluster_name']
+    assert live['username'] == 'lb-' + scope and live['scopes'] == [scope]
