@@ -32,6 +32,18 @@ def test_writes_each_secret_once_with_a_private_mode(tmp_path):
     assert _secrets(target) == secrets
 
 
+def test_a_new_directory_is_private_and_an_existing_one_keeps_its_mode(tmp_path):
+    existing = tmp_path / 'inventory' / 'group_vars' / 'all'
+    existing.mkdir(parents=True)
+    existing.chmod(0o755)
+    for name in ('all/vault.yml', 'pg_billing/vault.yml'):
+        run = run_playbook('pgha.cluster.secrets', extra_vars={'pgha_secrets_file': 'inventory/group_vars/' + name},
+                           workdir=str(tmp_path))
+        assert run.rc == 0, run.output[-2000:]
+    assert stat.S_IMODE(os.stat(existing).st_mode) == 0o755
+    assert stat.S_IMODE(os.stat(existing.parent / 'pg_billing').st_mode) == 0o700
+
+
 def test_a_further_cluster_gets_its_own_set_without_the_root_password(tmp_path):
     target = tmp_path / 'billing.yml'
     extra_vars = {'pgha_secrets_file': str(target), 'pgha_secrets_cluster_only': True}
