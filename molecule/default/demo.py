@@ -18,7 +18,8 @@ import sys
 import time
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-DEMO_DIR = os.environ.get('PGHA_DEMO_DIR') or os.path.join(REPO, '.demo')
+# Absolute: Molecule's inventory passes it on to the pki role, which refuses a relative CA directory.
+DEMO_DIR = os.path.abspath(os.environ.get('PGHA_DEMO_DIR') or os.path.join(REPO, '.demo'))
 LOG_DIR = os.path.join(DEMO_DIR, 'logs')
 SECRETS_DIR = os.path.join(DEMO_DIR, 'secrets')
 VENV_BIN = os.path.join(REPO, '.venv', 'bin')
