@@ -144,9 +144,10 @@ def pgbench_table(r):
     st = r['settings']
     text = _table(('mode', 'direct to the primary, TPS (baseline)', 'through the LB (port %d), TPS' % r['lb_port'],
                    'LB / direct'), rows)
+    sync = 'on' if r['synchronous_mode'] else 'off'
     return text + ('\n\n%d clients, %d s per run, %d rounds per mode and target, scale %d, synchronous mode %s; '
-                   'pgbench in %s, primary %s.' % (st['clients'], st['seconds'], st['rounds'], st['scale'],
-                                                  'on' if r['synchronous_mode'] else 'off', r['client'], r['primary']))
+                   'pgbench in %s, primary %s.'
+                   % (st['clients'], st['seconds'], st['rounds'], st['scale'], sync, r['client'], r['primary']))
 
 
 def tuning_table(r):
