@@ -116,7 +116,7 @@ def measure(scenario, seconds=10, clients=4, rounds=2, scale=10):
                   % (load, name, value['median'], value['ratio'], value['ratio_per_round']))
     return {'loads': loads, 'baseline_spread': spread, 'baseline': BASELINE, 'synchronous_mode': sync,
             'variants': dict((name, {'global': g, 'defaults': d, 'offset': variants.offsets[name]})
-                             for name, (g, d) in VARIANTS.items()),
+                             for name, (g, d) in variants.variants.items()),
             'settings': {'seconds': seconds, 'clients': clients, 'rounds': rounds, 'scale': scale}}
 
 

@@ -35,10 +35,8 @@ import collection_path  # noqa: E402  pylint: disable=wrong-import-position
 
 collection_path.make_importable()
 
-from ansible_collections.pgha.cluster.plugins.module_utils.etcd_client import (  # noqa: E402  pylint: disable=C0413
-    EtcdClient)
 from lb_probe import (  # noqa: E402  pylint: disable=wrong-import-position
-    PROBE_TABLE, Probe, connect, create_probe_table, eventually)
+    Probe, create_probe_table, eventually, missing_rows)
 from patroni_scenario import API_PORT, PG_PORT  # noqa: E402  pylint: disable=wrong-import-position
 from scenario_files import find_scenario  # noqa: E402  pylint: disable=wrong-import-position
 
@@ -48,17 +46,6 @@ BASE_DIR = '/tmp/pgha-bench-haproxy'
 # Where the haproxy role puts the CA that signed the Patroni REST API certificates.
 LB_CA = '/etc/haproxy/pgha-tls/ca.crt'
 AGENT, CHECKS_ONLY = 'agent', 'checks only'
-
-
-def load_scenario(name, inventory=None):
-    """The Scenario of this checkout's converged scenario ``name``: Molecule names its directory after the
-    checkout's directory name, so another checkout's scenario of the same name is never picked by accident."""
-    if inventory is None:
-        from molecule.text import checksum  # pylint: disable=import-outside-toplevel
-        own = os.path.expanduser('~/.ansible/tmp/molecule.%s.%s/inventory/ansible_inventory.yml'
-                                 % (checksum(os.path.basename(REPO), 4), name))
-        inventory = own if os.path.isfile(own) else None
-    return find_scenario(name, inventory)
 
 
 def lb_shell(scenario, script, stdin=None):
@@ -137,27 +124,9 @@ def poll_promotion(scenario, candidate, probe, seen, interval=0.02, timeout=60):
         time.sleep(interval)
 
 
-def etcd_without(scenario, cluster, down):
-    """A factory of etcd clients as the cluster's user that leave out the member on host ``down`` (with etcd
-    colocated, a killed host would cost every read a time-out before the client tried the next endpoint)."""
-    cert = os.path.join(scenario.pki_ca_dir, 'hosts', cluster.members[0], 'client-patroni')
-    endpoints = ['https://%s:2379' % scenario.ip(h) for h in scenario.etcd_members if h != down]
-    return lambda: EtcdClient(endpoints, ca_cert=scenario.ca_cert, client_cert=cert + '.crt',
-                              client_key=cert + '.key', username='patroni-%s' % cluster.scope,
-                              password=cluster.vars['pgha_etcd_patroni_password'], timeout=5)
-
-
 def missing_writes(scenario, cluster, probe):
     """How many acknowledged writes (through any port) the primary does not have."""
-    acked = sorted(set(i for ids in probe.acked.values() for i in ids))
-    conn = eventually(lambda: connect(scenario, cluster, scenario.LB_PORTS[cluster.group]['primary'],
-                                      host=scenario.LB), 'a connection through %s' % scenario.LB, timeout=60)
-    try:
-        with conn.cursor() as cur:
-            cur.execute('SELECT count(*) FROM %s WHERE id = ANY(%%s)' % PROBE_TABLE, (acked,))
-            return len(acked) - cur.fetchone()[0]
-    finally:
-        conn.close()
+    return missing_rows(scenario, cluster, [i for ids in probe.acked.values() for i in ids])
 
 
 def _outcomes(probe, ports):
@@ -185,13 +154,6 @@ def switchover_run(scenario, cluster, ports, number):
             'lost': missing_writes(scenario, cluster, probe)}
 
 
-def _docker(*args):
-    proc = subprocess.run(['docker'] + list(args), capture_output=True, text=True, timeout=120, check=False)
-    if proc.returncode != 0:
-        raise RuntimeError('docker %s: %s' % (' '.join(args), proc.stderr.strip()))
-    return proc.stdout.strip()
-
-
 def crash_run(scenario, cluster, ports, baseline, heal_timeout=300):
     """One `docker kill` of the primary's container under both writers; then the container is started again and
     the cluster healed (``baseline``, the ChecksOnly, is restarted should the container come back elsewhere)."""
@@ -199,17 +161,16 @@ def crash_run(scenario, cluster, ports, baseline, heal_timeout=300):
     address = scenario.ip(leader)
     try:
         with Probe(scenario, cluster, leader, list(ports.values()), host=scenario.LB,
-                   etcd=etcd_without(scenario, cluster, leader)) as probe:
+                   etcd=lambda: cluster.etcd(leave_out=leader, timeout=5)) as probe:
             time.sleep(1)  # writes reach the old primary through both ports before the crash
             killed = time.monotonic()
-            _docker('kill', leader)  # SIGKILL to every process of the host: no shutdown, no leader key release
+            scenario.docker('kill', leader)  # SIGKILL to every process of the host: no shutdown, no leader key release
             eventually(lambda: probe.leader_changed and all(probe.reached(port, probe.leader_changed[1])
                                                             for port in ports.values()),
                        'writes through every port on the new leader', timeout=180, interval=0.1)
     finally:
         restarted = time.monotonic()
-        _docker('start', leader)
-        scenario._ips.pop(leader, None)  # pylint: disable=protected-access
+        scenario.docker('start', leader)
     if scenario.ip(leader) != address:
         baseline.stop()
         baseline.start()
@@ -293,14 +254,6 @@ def switchovers(scenario, cluster, runs):
     return {'runs': results, 'summary': summary, 'ratios': ratios, 'promotion': promotion, 'ports': ports}
 
 
-def _patch_config(scenario, cluster, changes):
-    leader = cluster.wait_healthy().primary().name
-    status, body = scenario.rest(leader, '/config', method='PATCH', body=changes,
-                                 auth=('patroni', cluster.restapi_password))
-    if status != 200:
-        raise RuntimeError('PATCH /config %s: %s %s' % (changes, status, body))
-
-
 def crashes(scenario, cluster, runs, baseline, synchronous=True):
     """``runs`` crashes of the primary's host, in synchronous mode unless told (asynchronous replication may
     lose the last acknowledged writes in a crash, by design): {'runs', 'summary', 'ratios', 'synchronous'}."""
@@ -308,7 +261,7 @@ def crashes(scenario, cluster, runs, baseline, synchronous=True):
     create_probe_table(scenario, cluster, ports[AGENT], host=scenario.LB)
     was_synchronous = bool(cluster.state().config and cluster.state().config.synchronous_mode)
     if synchronous != was_synchronous:
-        _patch_config(scenario, cluster, {'synchronous_mode': synchronous})
+        cluster.patch_config({'synchronous_mode': synchronous})
     results = []
     try:
         for number in range(runs):
@@ -322,7 +275,7 @@ def crashes(scenario, cluster, runs, baseline, synchronous=True):
                      run['lost'], run['healed_after_restart']), flush=True)
     finally:
         if synchronous != was_synchronous:
-            _patch_config(scenario, cluster, {'synchronous_mode': was_synchronous})
+            cluster.patch_config({'synchronous_mode': was_synchronous})
     summary, ratios = summarise(results)
     _print_summary(summary, ratios, ports)
     return {'runs': results, 'summary': summary, 'ratios': ratios, 'ports': ports, 'synchronous': synchronous,
@@ -341,7 +294,7 @@ def main():
     parser.add_argument('--inventory', help="Molecule's inventory file of the scenario (default: this checkout's)")
     parser.add_argument('--json', help='also write the results to this file')
     args = parser.parse_args()
-    scenario = load_scenario(args.scenario, args.inventory)
+    scenario = find_scenario(args.scenario, args.inventory)
     cluster = scenario.main
     result = {}
     with ChecksOnly(scenario, cluster) as baseline:

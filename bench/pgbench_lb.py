@@ -23,10 +23,10 @@ import collection_path  # noqa: E402  pylint: disable=wrong-import-position
 
 collection_path.make_importable()
 
+from patroni_scenario import PG_PORT  # noqa: E402  pylint: disable=wrong-import-position
 from scenario_files import find_scenario  # noqa: E402  pylint: disable=wrong-import-position
 
 PGBENCH = '/usr/lib/postgresql/15/bin/pgbench'
-PG_PORT = 5432
 HOST_CA = '/etc/pgha/pki/ca.crt'
 MODES = {'select-only': ['-S'], 'tpc-b': []}
 _TPS = re.compile(r'^tps = ([0-9.]+) \(without initial connection time\)', re.M)

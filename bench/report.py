@@ -38,6 +38,7 @@ import haproxy_tuning
 import lb_convergence
 import machine
 import pgbench_lb
+from scenario_files import find_scenario  # on the path through lb_convergence
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OUTPUT_JSON = os.path.join(REPO, 'bench', 'output', 'report.json')
@@ -190,8 +191,11 @@ def run(args, argv):
         failures += run_phase('converge', args, context, sections, header)['failures']
         persist()
     wanted = [p for p in args.phases if p in SCENARIO_PHASES]
-    if wanted or 'converge' in args.phases and not failures:
-        context['scenario'] = scenario = lb_convergence.load_scenario('default')
+    # Only the converge phase has run so far: after its failure there is no scenario to measure.
+    if wanted and failures:
+        failures.append('not run, since the converge failed: %s' % ', '.join(wanted))
+    elif wanted or 'converge' in args.phases:
+        context['scenario'] = scenario = find_scenario('default')
         scenario.main.wait_healthy(timeout=300)
         header['versions'] = scenario_versions(scenario)
         if 'converge' in args.phases:

@@ -8,17 +8,15 @@ and patroni_scenario are the patroni scenario's test modules.
 """
 
 import json
-import os
 import subprocess
 import threading
 import time
 
 import psycopg2
 
-from lb_probe import connect, create_probe_table, eventually
+from lb_probe import connect, create_probe_table, eventually, missing_rows
 from patroni_scenario import NAMESPACE
 
-from ansible_collections.pgha.cluster.plugins.module_utils.etcd_client import EtcdClient
 from ansible_collections.pgha.cluster.plugins.module_utils.patroni_state import read_cluster_state
 
 TABLE = 'fault_probe'
@@ -74,40 +72,10 @@ def _agent_status(scenario):
     return json.loads(proc.stdout) if proc.returncode == 0 else None
 
 
-def _patch_config(scenario, cluster, host, changes):
-    status, body = scenario.rest(host, '/config', method='PATCH', body=changes,
-                                 auth=('patroni', cluster.restapi_password))
-    assert status == 200, (status, body)
-
-
-def _docker(*args):
-    proc = subprocess.run(['docker'] + list(args), capture_output=True, text=True, timeout=120, check=False)
-    assert proc.returncode == 0, proc.stderr
-    return proc.stdout.strip()
-
-
-def _leader_reader(scenario, cluster, down):
-    """A function reading the leader key through the etcd members other than ``down`` (a colocated host that was
-    killed would cost each read a time-out before the client tried the next endpoint)."""
-    cert = os.path.join(scenario.pki_ca_dir, 'hosts', cluster.members[0], 'client-patroni')
-    client = EtcdClient(['https://%s:2379' % scenario.ip(h) for h in scenario.etcd_members if h != down],
-                        ca_cert=scenario.ca_cert, client_cert=cert + '.crt', client_key=cert + '.key',
-                        username='patroni-%s' % cluster.scope, password=cluster.vars['pgha_etcd_patroni_password'],
-                        timeout=5)
-    return client, lambda: read_cluster_state(client, NAMESPACE, cluster.scope).leader
-
-
 def _assert_all_present(scenario, cluster, writer, new):
     acked_ids = [row_id for _t, row_id, _at in writer.acked]
-    conn = connect(scenario, cluster, scenario.LB_PORTS[cluster.group]['primary'], host=scenario.LB)
-    try:
-        with conn.cursor() as cur:
-            cur.execute('SELECT count(*) FROM %s WHERE id = ANY(%%s)' % TABLE, (acked_ids,))
-            present = cur.fetchone()[0]
-    finally:
-        conn.close()
-    assert present == len(acked_ids), '%d of %d acknowledged commits are missing on %s' % (
-        len(acked_ids) - present, len(acked_ids), new)
+    missing = missing_rows(scenario, cluster, acked_ids, table=TABLE)
+    assert missing == 0, '%d of %d acknowledged commits are missing on %s' % (missing, len(acked_ids), new)
     return len(acked_ids)
 
 
@@ -137,15 +105,18 @@ def test_a_planned_switchover_under_write_load_loses_nothing(scenario, report):
 def test_primary_killed_loses_no_acknowledged_commit_in_synchronous_mode(scenario, report):
     cluster = scenario.main
     old = cluster.wait_healthy().primary().name
-    _patch_config(scenario, cluster, old, {'synchronous_mode': True})
+    cluster.patch_config({'synchronous_mode': True}, host=old)
     try:
         eventually(lambda: cluster.state().sync is not None and cluster.state().sync.sync_standby,
                    'a synchronous standby', timeout=60, interval=0.5)
         with Writer(scenario, cluster) as writer:
             eventually(lambda: len(writer.acked) >= 20, 'writes through the load balancer', timeout=30)
-            client, leader = _leader_reader(scenario, cluster, old)
+            client = cluster.etcd(leave_out=old, timeout=5)
+
+            def leader():
+                return read_cluster_state(client, NAMESPACE, cluster.scope).leader
             killed = time.monotonic()
-            _docker('kill', old)  # SIGKILL to every process of the host: no shutdown, no leader key release
+            scenario.docker('kill', old)  # SIGKILL to every process of the host: no shutdown, no leader key release
             try:
                 moved = eventually(lambda: (leader() not in (None, old)) and time.monotonic(),
                                    'the leader key moving away from %s' % old, timeout=120, interval=0.05)
@@ -165,7 +136,7 @@ def test_primary_killed_loses_no_acknowledged_commit_in_synchronous_mode(scenari
     finally:
         subprocess.run(['docker', 'start', old], capture_output=True, timeout=120, check=False)
         state = cluster.wait_healthy(timeout=300)
-        _patch_config(scenario, cluster, state.primary().name, {'synchronous_mode': False})
+        cluster.patch_config({'synchronous_mode': False}, host=state.primary().name)
 
 
 def test_an_etcd_member_killed_does_not_stop_writes_and_rejoins(scenario, report):
@@ -215,7 +186,7 @@ def test_the_agent_killed_keeps_routing_and_resyncs(scenario, report):
 
 
 def _lb_netns(scenario, *iptables_args):
-    pid = _docker('inspect', '-f', '{{.State.Pid}}', scenario.LB)
+    pid = scenario.docker('inspect', '-f', '{{.State.Pid}}', scenario.LB)
     proc = subprocess.run(['nsenter', '-t', pid, '-n', 'iptables'] + list(iptables_args), capture_output=True,
                           text=True, timeout=30, check=False)
     assert proc.returncode == 0, proc.stderr

@@ -57,6 +57,17 @@ class ScenarioBase(object):
             self._ips[host] = addresses[0]
         return self._ips[host]
 
+    def docker(self, *args):
+        """``docker <args>`` on the controller, its output; a failure raises with docker's message."""
+        proc = subprocess.run(['docker'] + list(args), capture_output=True, text=True, timeout=120, check=False)
+        if proc.returncode != 0:
+            raise RuntimeError('docker %s: %s' % (' '.join(args), proc.stderr.strip()))
+        if args[0] == 'start':
+            # A restarted container may come back with another address.
+            for host in args[1:]:
+                self._ips.pop(host, None)
+        return proc.stdout.strip()
+
     def docker_exec(self, container, args, env=None, timeout=120):
         """Run ``args`` in ``container``; ``env`` values reach it through docker's environment, not its command line."""
         cmd = ['docker', 'exec']

@@ -8,7 +8,13 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 
 def find_inventory(name):
-    """The newest inventory file of scenario ``name``; SystemExit saying what to do when there is none."""
+    """The inventory file of this checkout's scenario ``name`` (Molecule names its directory after a hash of the
+    checkout's directory name), else the newest of any checkout; SystemExit saying what to do when there is none."""
+    from molecule.text import checksum  # pylint: disable=import-outside-toplevel
+    own = os.path.expanduser('~/.ansible/tmp/molecule.%s.%s/inventory/ansible_inventory.yml'
+                             % (checksum(os.path.basename(REPO), 4), name))
+    if os.path.isfile(own):
+        return own
     found = sorted(glob.glob(os.path.expanduser('~/.ansible/tmp/molecule.*.%s/inventory/ansible_inventory.yml'
                                                 % name)), key=os.path.getmtime)
     if not found:

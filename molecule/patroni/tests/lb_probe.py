@@ -79,6 +79,20 @@ class Outcome(object):
         self.outage = (min(firsts) - last_before) if firsts else None
 
 
+def missing_rows(scenario, cluster, ids, table=PROBE_TABLE):
+    """How many of the acknowledged row ``ids`` of ``table`` the primary, reached through the load balancer's write
+    port, does not have."""
+    ids = sorted(set(ids))
+    conn = eventually(lambda: connect(scenario, cluster, scenario.LB_PORTS[cluster.group]['primary'],
+                                      host=scenario.LB), 'a connection through %s' % scenario.LB, timeout=60)
+    try:
+        with conn.cursor() as cur:
+            cur.execute('SELECT count(*) FROM %s WHERE id = ANY(%%s)' % table, (ids,))
+            return len(ids) - cur.fetchone()[0]
+    finally:
+        conn.close()
+
+
 class Probe(object):
     """Threads that note when the cluster's leader key changes and, per port of the load balancer, which writes
     succeed and where they land (each write on a new connection, as a client reconnecting after an error would)."""

@@ -43,13 +43,24 @@ class Cluster(object):
         self.superuser_password = self.vars['patroni_superuser_password']
         self.restapi_password = self.vars['patroni_restapi_password']
 
-    def etcd(self):
-        """An etcd client as the cluster's own user, with the patroni client certificate."""
+    def etcd(self, leave_out=None, timeout=10):
+        """An etcd client as the cluster's own user, with the patroni client certificate; ``leave_out`` names a
+        host whose member it never asks (with etcd colocated, a killed host would cost every request a time-out
+        before the client tried the next endpoint)."""
         base = os.path.join(self.scenario.pki_ca_dir, 'hosts', self.members[0], 'client-patroni')
-        return EtcdClient(['https://%s:2379' % self.scenario.ip(h) for h in self.scenario.etcd_members],
+        return EtcdClient(['https://%s:2379' % self.scenario.ip(h) for h in self.scenario.etcd_members
+                           if h != leave_out],
                           ca_cert=self.scenario.ca_cert, client_cert=base + '.crt', client_key=base + '.key',
                           username='patroni-%s' % self.scope, password=self.vars['pgha_etcd_patroni_password'],
-                          timeout=10)
+                          timeout=timeout)
+
+    def patch_config(self, changes, host=None):
+        """PATCH Patroni's dynamic configuration through ``host``'s REST API (default: the primary)."""
+        host = host or self.wait_healthy().primary().name
+        status, body = self.scenario.rest(host, '/config', method='PATCH', body=changes,
+                                          auth=('patroni', self.restapi_password))
+        if status != 200:
+            raise RuntimeError('PATCH /config %s on %s: %s %s' % (changes, host, status, body))
 
     def state(self):
         client = self.etcd()
